@@ -1,0 +1,121 @@
+"""Filters for raykit's playbooks: typo detection in inventories and the version-gate table."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+# Variables under these prefixes belong to raykit; any other name under them is a typo.
+RAYKIT_PREFIXES = ("raykit_", "python_runtime_", "ray_venv_", "ray_node_", "version_gate_",
+                   "preflight_", "prometheus_", "grafana_")
+
+
+def unknown_vars(
+    names: Iterable[str], known: Iterable[str], prefixes: Sequence[str] = RAYKIT_PREFIXES
+) -> list[dict[str, str]]:
+    """Names under raykit's prefixes that no role declares, each with the closest known name."""
+    known_set = set(known)
+    out = []
+    for name in sorted(set(names)):
+        if not name.startswith(tuple(prefixes)) or name in known_set:
+            continue
+        close = difflib.get_close_matches(name, sorted(known_set), n=1, cutoff=0.6)
+        out.append({"name": name, "suggestion": close[0] if close else ""})
+    return out
+
+
+def argument_spec_options(specs: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Every option name declared by a list of parsed meta/argument_specs.yml documents."""
+    names: set[str] = set()
+    for doc in specs:
+        for entry in (doc or {}).get("argument_specs", {}).values():
+            names.update((entry or {}).get("options", {}) or {})
+    return sorted(names)
+
+
+def version_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str],
+                  expected: Mapping[str, Any] | None = None) -> str:
+    """A plain-text table, one row per host; cells that differ from `expected` get a '!'.
+
+    rows: [{"host": ..., <column>: value, ...}]; expected: {<column>: value} (the pins).
+    """
+    expected = expected or {}
+    header = ["host", *columns]
+    body = []
+    for row in rows:
+        cells = [str(row.get("host", ""))]
+        for col in columns:
+            value = row.get(col)
+            text = "-" if value in (None, "") else str(value)
+            want = expected.get(col)
+            if want not in (None, "") and str(value) != str(want):
+                text += " !"
+            cells.append(text)
+        body.append(cells)
+    if expected:
+        body.append(["(expected)", *[str(expected.get(c, "")) or "-" for c in columns]])
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    line = "  ".join("-" * w for w in widths)
+
+    def fmt(r: Sequence[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+
+    return "\n".join([fmt(header), line, *(fmt(r) for r in body)])
+
+
+def mismatched_columns(rows: Sequence[Mapping[str, Any]], columns: Sequence[str],
+                       expected: Mapping[str, Any] | None = None) -> list[str]:
+    """Columns whose values differ between rows, or from `expected` where that is given."""
+    expected = expected or {}
+    bad = []
+    for col in columns:
+        values = {str(r.get(col)) for r in rows}
+        want = expected.get(col)
+        if len(values) > 1 or (want not in (None, "") and values != {str(want)}):
+            bad.append(col)
+    return bad
+
+
+def mount_for(mounts: Iterable[Mapping[str, Any]], path: str) -> Mapping[str, Any]:
+    """The entry of ansible_facts.mounts whose mount point holds `path` (the longest match)."""
+    best: Mapping[str, Any] = {}
+    for m in mounts:
+        point = str(m.get("mount", ""))
+        inside = path == point or path.startswith(point.rstrip("/") + "/")
+        if inside and len(point) > len(str(best.get("mount", ""))):
+            best = m
+    return best
+
+
+def _version_key(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in str(text).split(".") if p.isdigit())
+
+
+def oldest(hosts: Sequence[str], hostvars: Mapping[str, Any], var: str) -> str:
+    """The host whose `var` is the lowest version; the first one in order on a tie."""
+    return min(hosts, key=lambda h: _version_key(hostvars[h][var]))
+
+
+def oldest_version(versions: Sequence[str]) -> str:
+    """The lowest of a list of version strings."""
+    return min(versions, key=_version_key)
+
+
+def version_le(a: str, b: str) -> bool:
+    """Whether version string a <= b, component-wise (2.4 < 2.36)."""
+    return _version_key(a) <= _version_key(b)
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Any]:
+        return {
+            "raykit_unknown_vars": unknown_vars,
+            "raykit_argument_spec_options": argument_spec_options,
+            "raykit_version_table": version_table,
+            "raykit_mismatched_columns": mismatched_columns,
+            "raykit_mount_for": mount_for,
+            "raykit_oldest": oldest,
+            "raykit_version_le": version_le,
+            "raykit_oldest_version": oldest_version,
+        }
