@@ -1,0 +1,144 @@
+"""Run raykit's playbooks through ansible-runner, with a compact live view and a summary."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ansible_runner
+from rich.console import Console
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Outcome:
+    """What a playbook run did, per host, and where it failed."""
+
+    rc: int
+    status: str
+    seconds: float
+    stats: dict[str, dict[str, int]] = field(default_factory=dict)
+    failures: list[dict[str, str]] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+    artifact_dir: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0
+
+
+class ProgressView:
+    """Turns runner events into one line per task and a line per failed host."""
+
+    def __init__(self, console: Console, verbose: bool) -> None:
+        self.console = console
+        self.verbose = verbose
+        self.failures: list[dict[str, str]] = []
+        self.messages: list[str] = []
+        self._task_start = 0.0
+
+    def __call__(self, event: Mapping[str, Any]) -> bool:
+        kind = event.get("event", "")
+        data = event.get("event_data", {}) or {}
+        if self.verbose and event.get("stdout"):
+            self.console.print(event["stdout"], markup=False, highlight=False)
+            return True
+        if kind == "playbook_on_play_start":
+            self.console.print(f"[bold]{data.get('play', '')}[/bold]")
+        elif kind == "playbook_on_task_start":
+            self._task_start = time.monotonic()
+        elif kind in ("runner_on_failed", "runner_on_unreachable") and not data.get("ignore_errors"):
+            res = data.get("res", {}) or {}
+            msg = str(res.get("msg") or res.get("stderr") or res.get("reason") or "failed")
+            fail = {"host": str(data.get("host", "?")), "task": str(data.get("task", "?")),
+                    "msg": msg.strip()}
+            self.failures.append(fail)
+            self.console.print(f"  [red]✗ {fail['host']}[/red]: {fail['task']}")
+        elif kind == "runner_on_ok":
+            res = data.get("res", {}) or {}
+            if data.get("task_action") in ("ansible.builtin.debug", "debug") and res.get("msg"):
+                text = res["msg"] if isinstance(res["msg"], str) else "\n".join(map(str, res["msg"]))
+                self.messages.append(text)
+                self.console.print(text, markup=False, highlight=False)
+            elif res.get("changed"):
+                self.console.print(f"  [yellow]~ {data.get('host')}[/yellow]: {data.get('task')}",
+                                   highlight=False)
+        return True
+
+
+def run_playbook(
+    playbook: str,
+    inventory: str | os.PathLike[str],
+    *,
+    extravars: Mapping[str, Any] | None = None,
+    verbose: bool = False,
+    limit: str | None = None,
+    console: Console | None = None,
+) -> Outcome:
+    """Run `playbook` (relative to the repository) against `inventory`; never raises on failure."""
+    console = console or Console(stderr=True)
+    inv = Path(inventory).expanduser().resolve()
+    if not inv.exists():
+        console.print(f"[red]raykit:[/red] inventory {inv} does not exist.")
+        return Outcome(rc=2, status="failed", seconds=0.0,
+                       failures=[{"host": "-", "task": "inventory", "msg": f"{inv} does not exist"}])
+    private = REPO / ".raykit" / "runs"
+    private.mkdir(parents=True, exist_ok=True)
+    view = ProgressView(console, verbose)
+    bindir = Path(sys.executable).parent
+    env = {
+        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+        "ANSIBLE_FORCE_COLOR": "0",
+        "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    start = time.monotonic()
+    result = ansible_runner.run(
+        private_data_dir=str(private),
+        project_dir=str(REPO),
+        playbook=str(REPO / playbook),
+        inventory=str(inv),
+        extravars=dict(extravars or {}),
+        limit=limit,
+        envvars=env,
+        binary=str(bindir / "ansible-playbook"),
+        event_handler=view,
+        quiet=True,
+        rotate_artifacts=20,
+        timeout=None,
+    )
+    seconds = time.monotonic() - start
+    stats = result.stats or {}
+    per_host: dict[str, dict[str, int]] = {}
+    for key in ("ok", "changed", "failures", "unreachable", "skipped", "rescued", "ignored"):
+        for host, n in (stats.get(key) or {}).items():
+            per_host.setdefault(host, {})[key] = n
+    return Outcome(rc=int(result.rc or 0), status=str(result.status), seconds=seconds,
+                   stats=per_host, failures=view.failures, messages=view.messages,
+                   artifact_dir=str(result.config.artifact_dir))
+
+
+def print_summary(outcome: Outcome, console: Console) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{'done' if outcome.ok else 'FAILED'} in {outcome.seconds:.1f} s",
+                  title_justify="left")
+    for col in ("host", "ok", "changed", "failed", "unreachable", "skipped"):
+        table.add_column(col, justify="left" if col == "host" else "right")
+    for host, s in sorted(outcome.stats.items()):
+        if host == "localhost":
+            continue
+        table.add_row(host, str(s.get("ok", 0)), str(s.get("changed", 0)),
+                      str(s.get("failures", 0)), str(s.get("unreachable", 0)),
+                      str(s.get("skipped", 0)))
+    console.print(table)
+    for f in outcome.failures:
+        console.print(f"[red]{f['host']}[/red] failed at [bold]{f['task']}[/bold]:")
+        console.print(f"  {f['msg']}", markup=False, highlight=False)
+    if not outcome.ok:
+        console.print(f"full log: {outcome.artifact_dir}/stdout")
