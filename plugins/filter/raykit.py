@@ -34,6 +34,17 @@ def argument_spec_options(specs: Iterable[Mapping[str, Any]]) -> list[str]:
     return sorted(names)
 
 
+def declared_vars(roles_dir: str) -> list[str]:
+    """Every variable declared by the meta/argument_specs.yml of the roles under roles_dir."""
+    import pathlib
+
+    import yaml
+
+    docs = [yaml.safe_load(p.read_text())
+            for p in sorted(pathlib.Path(roles_dir).glob("*/meta/argument_specs.yml"))]
+    return argument_spec_options(docs)
+
+
 def version_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str],
                   expected: Mapping[str, Any] | None = None) -> str:
     """A plain-text table, one row per host; cells that differ from `expected` get a '!'.
@@ -77,17 +88,6 @@ def mismatched_columns(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]
     return bad
 
 
-def mount_for(mounts: Iterable[Mapping[str, Any]], path: str) -> Mapping[str, Any]:
-    """The entry of ansible_facts.mounts whose mount point holds `path` (the longest match)."""
-    best: Mapping[str, Any] = {}
-    for m in mounts:
-        point = str(m.get("mount", ""))
-        inside = path == point or path.startswith(point.rstrip("/") + "/")
-        if inside and len(point) > len(str(best.get("mount", ""))):
-            best = m
-    return best
-
-
 def _version_key(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in str(text).split(".") if p.isdigit())
 
@@ -107,15 +107,47 @@ def version_le(a: str, b: str) -> bool:
     return _version_key(a) <= _version_key(b)
 
 
+def env_file(text: str) -> dict[str, str]:
+    """Parse a systemd-style environment file (KEY=value lines; # comments) into a dict."""
+    out = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        out[key.strip()] = value.strip().strip('"')
+    return out
+
+
+def usable_build(paths: Iterable[str], glibc: str) -> str:
+    """Of cached interpreter builds named ...-glibcX.Y.tar.gz, the newest whose glibc <= `glibc`.
+
+    A build made against glibc X runs on X and newer. Returns "" when none fits.
+    """
+    import re
+
+    best, best_key = "", ()
+    for path in paths:
+        m = re.search(r"-glibc([0-9.]+)\.tar\.gz$", str(path))
+        if not m or not version_le(m.group(1), glibc):
+            continue
+        key = _version_key(m.group(1))
+        if key > best_key:
+            best, best_key = str(path), key
+    return best
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "raykit_unknown_vars": unknown_vars,
             "raykit_argument_spec_options": argument_spec_options,
+            "raykit_declared_vars": declared_vars,
             "raykit_version_table": version_table,
             "raykit_mismatched_columns": mismatched_columns,
-            "raykit_mount_for": mount_for,
             "raykit_oldest": oldest,
             "raykit_version_le": version_le,
             "raykit_oldest_version": oldest_version,
+            "raykit_env_file": env_file,
+            "raykit_usable_build": usable_build,
         }

@@ -249,6 +249,10 @@ def plan_hosts(
     return plan
 
 
+# Ray's object store per sandbox host: half of the containers' --shm-size.
+OBJECT_STORE_BYTES = 512 * 1024 * 1024
+
+
 def _parse_cpus_label(value: str) -> float | None:
     try:
         return float(value) or None
@@ -271,6 +275,8 @@ def render_inventory(name: str, hosts: Sequence[HostSpec], private_key: Path) ->
                 ),
                 "ansible_python_interpreter": "/usr/bin/python3",
                 "raykit_cluster_name": name,
+                # Fits the containers' 1 GiB /dev/shm (Ray would ask for 30% of the host's RAM).
+                "ray_node_object_store_memory": OBJECT_STORE_BYTES,
             },
             "hosts": {
                 h.name: {
@@ -294,6 +300,7 @@ def render_inventory(name: str, hosts: Sequence[HostSpec], private_key: Path) ->
         "# These are throw-away local hosts, so host-key checking is relaxed below\n"
         "# (StrictHostKeyChecking=no, UserKnownHostsFile=/dev/null). Real inventories must not\n"
         "# do this.\n"
+        "# Each host has a 1 GiB /dev/shm, so the object store is sized to fit it.\n"
     )
     body: str = yaml.safe_dump(inventory, sort_keys=False, default_flow_style=False)
     # Group members read better as `name:` than as `name: null` (the same to Ansible).

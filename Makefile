@@ -1,0 +1,17 @@
+# The two set-up commands of the README; everything they need is installed on the way.
+.PHONY: demo test lint unit integration molecule bench clean
+
+demo:           ## sandbox lab, full deploy, the seed's smoke test
+	scripts/demo.sh
+
+test:           ## every test: lint, unit, integration, molecule (cluster)
+	scripts/test.sh
+
+lint:
+	scripts/test.sh lint
+
+unit:
+	scripts/test.sh unit
+
+bench:          ## converge timings on the sandbox (prints numbers)
+	scripts/bootstrap.sh test && .venv/bin/python scripts/bench_converge.py

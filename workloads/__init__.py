@@ -1,0 +1,1 @@
+"""The seed's workloads, as importable modules (each also runs as a script on a Ray cluster)."""
