@@ -88,7 +88,9 @@ def run_playbook(
         console.print(f"[red]raykit:[/red] inventory {inv} does not exist.")
         return Outcome(rc=2, status="failed", seconds=0.0,
                        failures=[{"host": "-", "task": "inventory", "msg": f"{inv} does not exist"}])
-    private = REPO / ".raykit" / "runs"
+    # One private data dir per run: concurrent runs never share extravars or artifacts.
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    private = REPO / ".raykit" / "runs" / f"{stamp}-{Path(playbook).stem}-{os.getpid()}"
     private.mkdir(parents=True, exist_ok=True)
     view = ProgressView(console, verbose)
     bindir = Path(sys.executable).parent
@@ -101,15 +103,13 @@ def run_playbook(
     result = ansible_runner.run(
         private_data_dir=str(private),
         project_dir=str(REPO),
-        playbook=str(REPO / playbook),
+        playbook=playbook,
         inventory=str(inv),
         extravars=dict(extravars or {}),
         limit=limit,
         envvars=env,
-        binary=str(bindir / "ansible-playbook"),
         event_handler=view,
         quiet=True,
-        rotate_artifacts=20,
         timeout=None,
     )
     seconds = time.monotonic() - start
