@@ -47,25 +47,27 @@ def declared_vars(roles_dir: str) -> list[str]:
 
 def version_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str],
                   expected: Mapping[str, Any] | None = None) -> str:
-    """A plain-text table, one row per host; cells that differ from `expected` get a '!'.
+    """A plain-text table, one row per host, with a '!' on every cell that is off.
 
-    rows: [{"host": ..., <column>: value, ...}]; expected: {<column>: value} (the pins).
+    rows: [{"host": ..., <column>: value, ...}]; expected: {<column>: value} (the pins). A
+    column without a pin is compared with the first row (the head).
     """
     expected = expected or {}
     header = ["host", *columns]
+    reference = {c: (expected.get(c) if expected.get(c) not in (None, "")
+                     else (rows[0].get(c) if rows else None)) for c in columns}
     body = []
     for row in rows:
         cells = [str(row.get("host", ""))]
         for col in columns:
             value = row.get(col)
             text = "-" if value in (None, "") else str(value)
-            want = expected.get(col)
-            if want not in (None, "") and str(value) != str(want):
+            if str(value) != str(reference[col]) or value in (None, ""):
                 text += " !"
             cells.append(text)
         body.append(cells)
-    if expected:
-        body.append(["(expected)", *[str(expected.get(c, "")) or "-" for c in columns]])
+    if any(expected.get(c) not in (None, "") for c in columns):
+        body.append(["(pinned)", *[str(expected.get(c) or "-") for c in columns]])
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
     line = "  ".join("-" * w for w in widths)
 
