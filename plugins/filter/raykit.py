@@ -7,8 +7,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 # Variables under these prefixes belong to raykit; any other name under them is a typo.
-RAYKIT_PREFIXES = ("raykit_", "python_runtime_", "ray_venv_", "ray_node_", "version_gate_",
-                   "preflight_", "prometheus_", "grafana_")
+RAYKIT_PREFIXES = (
+    "raykit_",
+    "python_runtime_",
+    "ray_venv_",
+    "ray_node_",
+    "version_gate_",
+    "preflight_",
+    "prometheus_",
+    "grafana_",
+)
 
 
 def unknown_vars(
@@ -40,13 +48,18 @@ def declared_vars(roles_dir: str) -> list[str]:
 
     import yaml
 
-    docs = [yaml.safe_load(p.read_text())
-            for p in sorted(pathlib.Path(roles_dir).glob("*/meta/argument_specs.yml"))]
+    docs = [
+        yaml.safe_load(p.read_text())
+        for p in sorted(pathlib.Path(roles_dir).glob("*/meta/argument_specs.yml"))
+    ]
     return argument_spec_options(docs)
 
 
-def version_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str],
-                  expected: Mapping[str, Any] | None = None) -> str:
+def version_table(
+    rows: Sequence[Mapping[str, Any]],
+    columns: Sequence[str],
+    expected: Mapping[str, Any] | None = None,
+) -> str:
     """A plain-text table, one row per host, with a '!' on every cell that is off.
 
     rows: [{"host": ..., <column>: value, ...}]; expected: {<column>: value} (the pins). A
@@ -54,8 +67,14 @@ def version_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str],
     """
     expected = expected or {}
     header = ["host", *columns]
-    reference = {c: (expected.get(c) if expected.get(c) not in (None, "")
-                     else (rows[0].get(c) if rows else None)) for c in columns}
+    reference = {
+        c: (
+            expected.get(c)
+            if expected.get(c) not in (None, "")
+            else (rows[0].get(c) if rows else None)
+        )
+        for c in columns
+    }
     body = []
     for row in rows:
         cells = [str(row.get("host", ""))]
@@ -77,8 +96,11 @@ def version_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str],
     return "\n".join([fmt(header), line, *(fmt(r) for r in body)])
 
 
-def mismatched_columns(rows: Sequence[Mapping[str, Any]], columns: Sequence[str],
-                       expected: Mapping[str, Any] | None = None) -> list[str]:
+def mismatched_columns(
+    rows: Sequence[Mapping[str, Any]],
+    columns: Sequence[str],
+    expected: Mapping[str, Any] | None = None,
+) -> list[str]:
     """Columns whose values differ between rows, or from `expected` where that is given."""
     expected = expected or {}
     bad = []

@@ -14,12 +14,18 @@ err = Console(stderr=True)
 
 
 def _inventory(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-i", "--inventory", required=True,
-                        help="Ansible inventory (file or directory)")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="stream Ansible's own output")
-    parser.add_argument("-e", "--extra-vars", action="append", default=[], metavar="KEY=VALUE",
-                        help="extra variable for the playbooks (repeatable)")
+    parser.add_argument(
+        "-i", "--inventory", required=True, help="Ansible inventory (file or directory)"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="stream Ansible's own output")
+    parser.add_argument(
+        "-e",
+        "--extra-vars",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra variable for the playbooks (repeatable)",
+    )
 
 
 def _extravars(pairs: Sequence[str]) -> dict[str, str]:
@@ -36,8 +42,9 @@ def _run(playbook: str, args: argparse.Namespace, extra: dict[str, object] | Non
     from raykit.playbooks import print_summary, run_playbook
 
     extravars: dict[str, object] = {**_extravars(args.extra_vars), **(extra or {})}
-    outcome = run_playbook(playbook, args.inventory, extravars=extravars, verbose=args.verbose,
-                           console=err)
+    outcome = run_playbook(
+        playbook, args.inventory, extravars=extravars, verbose=args.verbose, console=err
+    )
     print_summary(outcome, err)
     return 0 if outcome.ok else 1
 
@@ -60,8 +67,8 @@ def cmd_smoke(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="raykit",
-        description="Version-matched Ray clusters on your own hosts.")
+        prog="raykit", description="Version-matched Ray clusters on your own hosts."
+    )
     parser.add_argument("--version", action="version", version=f"raykit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -71,8 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("down", help="stop and disable Ray on every host")
     _inventory(p)
-    p.add_argument("--purge", action="store_true",
-                   help="also remove /opt/raykit, /etc/raykit, Ray's data and the raykit user")
+    p.add_argument(
+        "--purge",
+        action="store_true",
+        help="also remove /opt/raykit, /etc/raykit, Ray's data and the raykit user",
+    )
     p.set_defaults(func=cmd_down)
 
     p = sub.add_parser("status", help="versions, unit state and address per host; alive nodes")

@@ -53,22 +53,30 @@ class ProgressView:
             self.console.print(f"[bold]{data.get('play', '')}[/bold]")
         elif kind == "playbook_on_task_start":
             self._task_start = time.monotonic()
-        elif kind in ("runner_on_failed", "runner_on_unreachable") and not data.get("ignore_errors"):
+        elif kind in ("runner_on_failed", "runner_on_unreachable") and not data.get(
+            "ignore_errors"
+        ):
             res = data.get("res", {}) or {}
             msg = str(res.get("msg") or res.get("stderr") or res.get("reason") or "failed")
-            fail = {"host": str(data.get("host", "?")), "task": str(data.get("task", "?")),
-                    "msg": msg.strip()}
+            fail = {
+                "host": str(data.get("host", "?")),
+                "task": str(data.get("task", "?")),
+                "msg": msg.strip(),
+            }
             self.failures.append(fail)
             self.console.print(f"  [red]✗ {fail['host']}[/red]: {fail['task']}")
         elif kind == "runner_on_ok":
             res = data.get("res", {}) or {}
             if data.get("task_action") in ("ansible.builtin.debug", "debug") and res.get("msg"):
-                text = res["msg"] if isinstance(res["msg"], str) else "\n".join(map(str, res["msg"]))
+                text = (
+                    res["msg"] if isinstance(res["msg"], str) else "\n".join(map(str, res["msg"]))
+                )
                 self.messages.append(text)
                 self.console.print(text, markup=False, highlight=False)
             elif res.get("changed"):
-                self.console.print(f"  [yellow]~ {data.get('host')}[/yellow]: {data.get('task')}",
-                                   highlight=False)
+                self.console.print(
+                    f"  [yellow]~ {data.get('host')}[/yellow]: {data.get('task')}", highlight=False
+                )
         return True
 
 
@@ -86,8 +94,12 @@ def run_playbook(
     inv = Path(inventory).expanduser().resolve()
     if not inv.exists():
         console.print(f"[red]raykit:[/red] inventory {inv} does not exist.")
-        return Outcome(rc=2, status="failed", seconds=0.0,
-                       failures=[{"host": "-", "task": "inventory", "msg": f"{inv} does not exist"}])
+        return Outcome(
+            rc=2,
+            status="failed",
+            seconds=0.0,
+            failures=[{"host": "-", "task": "inventory", "msg": f"{inv} does not exist"}],
+        )
     # One private data dir per run: concurrent runs never share extravars or artifacts.
     stamp = time.strftime("%Y%m%d-%H%M%S")
     private = REPO / ".raykit" / "runs" / f"{stamp}-{Path(playbook).stem}-{os.getpid()}"
@@ -118,24 +130,37 @@ def run_playbook(
     for key in ("ok", "changed", "failures", "unreachable", "skipped", "rescued", "ignored"):
         for host, n in (stats.get(key) or {}).items():
             per_host.setdefault(host, {})[key] = n
-    return Outcome(rc=int(result.rc or 0), status=str(result.status), seconds=seconds,
-                   stats=per_host, failures=view.failures, messages=view.messages,
-                   artifact_dir=str(result.config.artifact_dir))
+    return Outcome(
+        rc=int(result.rc or 0),
+        status=str(result.status),
+        seconds=seconds,
+        stats=per_host,
+        failures=view.failures,
+        messages=view.messages,
+        artifact_dir=str(result.config.artifact_dir),
+    )
 
 
 def print_summary(outcome: Outcome, console: Console) -> None:
     from rich.table import Table
 
-    table = Table(title=f"{'done' if outcome.ok else 'FAILED'} in {outcome.seconds:.1f} s",
-                  title_justify="left")
+    table = Table(
+        title=f"{'done' if outcome.ok else 'FAILED'} in {outcome.seconds:.1f} s",
+        title_justify="left",
+    )
     for col in ("host", "ok", "changed", "failed", "unreachable", "skipped"):
         table.add_column(col, justify="left" if col == "host" else "right")
     for host, s in sorted(outcome.stats.items()):
         if host == "localhost":
             continue
-        table.add_row(host, str(s.get("ok", 0)), str(s.get("changed", 0)),
-                      str(s.get("failures", 0)), str(s.get("unreachable", 0)),
-                      str(s.get("skipped", 0)))
+        table.add_row(
+            host,
+            str(s.get("ok", 0)),
+            str(s.get("changed", 0)),
+            str(s.get("failures", 0)),
+            str(s.get("unreachable", 0)),
+            str(s.get("skipped", 0)),
+        )
     console.print(table)
     for f in outcome.failures:
         console.print(f"[red]{f['host']}[/red] failed at [bold]{f['task']}[/bold]:")

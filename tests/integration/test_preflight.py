@@ -47,19 +47,34 @@ def write(inv: dict[str, Any], tmp_path: Path) -> Path:
 
 def converge(inv_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
-    return subprocess.run([PLAYBOOK, "-i", str(inv_path), str(REPO / "site.yml"), *extra],
-                          capture_output=True, text=True, cwd=REPO, env=env, timeout=600,
-                          check=False)
+    return subprocess.run(
+        [PLAYBOOK, "-i", str(inv_path), str(REPO / "site.yml"), *extra],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=600,
+        check=False,
+    )
 
 
 def assert_untouched(inv: dict[str, Any]) -> None:
     """Nothing of raykit's on any host: no prefix, no unit, no Ray process."""
-    for host, hv in inv["all"]["hosts"].items():
+    for host in inv["all"]["hosts"]:
         out = subprocess.run(
-            ["podman", "exec", host, "sh", "-c",
-             "ls -d /opt/raykit /etc/raykit /etc/systemd/system/raykit-ray.service 2>/dev/null;"
-             " pgrep -l raylet; pgrep -l gcs_server; true"],
-            capture_output=True, text=True, check=True)
+            [
+                "podman",
+                "exec",
+                host,
+                "sh",
+                "-c",
+                "ls -d /opt/raykit /etc/raykit /etc/systemd/system/raykit-ray.service 2>/dev/null;"
+                " pgrep -l raylet; pgrep -l gcs_server; true",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         assert out.stdout.strip() == "", f"{host} was changed: {out.stdout!r}"
 
 
@@ -77,14 +92,16 @@ def test_different_interpreters_stop_at_the_gate(inventory: dict[str, Any], tmp_
     assert_untouched(inventory)
 
 
-def test_a_typo_in_a_variable_is_named_with_a_suggestion(inventory: dict[str, Any],
-                                                         tmp_path: Path) -> None:
+def test_a_typo_in_a_variable_is_named_with_a_suggestion(
+    inventory: dict[str, Any], tmp_path: Path
+) -> None:
     inv = yaml.safe_load(yaml.safe_dump(inventory))
     inv["all"]["hosts"][f"{NAME}-node2"]["ray_node_num_cpu"] = 1
     proc = converge(write(inv, tmp_path))
     assert proc.returncode != 0
-    assert (f"{NAME}-node2: unknown variable(s) ray_node_num_cpu "
-            "(did you mean ray_node_num_cpus?)") in proc.stdout
+    assert (
+        f"{NAME}-node2: unknown variable(s) ray_node_num_cpu (did you mean ray_node_num_cpus?)"
+    ) in proc.stdout
     assert_untouched(inventory)
 
 
@@ -105,13 +122,16 @@ def test_a_wrong_node_ip_is_named(inventory: dict[str, Any], tmp_path: Path) -> 
     hosts[f"{NAME}-node2"]["raykit_node_ip"] = hosts[f"{NAME}-node1"]["raykit_node_ip"]
     proc = converge(write(inv, tmp_path))
     assert proc.returncode != 0
-    assert (f"{NAME}-node2: raykit_node_ip {hosts[f'{NAME}-node1']['raykit_node_ip']} "
-            "is not one of its addresses") in proc.stdout
+    assert (
+        f"{NAME}-node2: raykit_node_ip {hosts[f'{NAME}-node1']['raykit_node_ip']} "
+        "is not one of its addresses"
+    ) in proc.stdout
     assert_untouched(inventory)
 
 
-def test_standalone_without_an_archive_names_what_to_set(inventory: dict[str, Any],
-                                                         tmp_path: Path) -> None:
+def test_standalone_without_an_archive_names_what_to_set(
+    inventory: dict[str, Any], tmp_path: Path
+) -> None:
     proc = converge(write(inventory, tmp_path), "-e", "raykit_python_source=standalone")
     assert proc.returncode != 0
     assert "raykit_python_standalone has no url and sha256 for x86_64" in proc.stdout
@@ -129,12 +149,17 @@ def test_an_unreachable_host_stops_everything(inventory: dict[str, Any], tmp_pat
 
 
 @pytest.mark.skipif(shutil.which("podman") is None, reason="needs podman")
-def test_the_cli_exits_non_zero_and_names_the_failing_host(inventory: dict[str, Any],
-                                                           tmp_path: Path) -> None:
+def test_the_cli_exits_non_zero_and_names_the_failing_host(
+    inventory: dict[str, Any], tmp_path: Path
+) -> None:
     raykit = str(Path(os.sys.executable).parent / "raykit")
-    proc = subprocess.run([raykit, "up", "-i", str(write(inventory, tmp_path)),
-                           "-e", "raykit_python_source=system"],
-                          capture_output=True, text=True, check=False, timeout=600)
+    proc = subprocess.run(
+        [raykit, "up", "-i", str(write(inventory, tmp_path)), "-e", "raykit_python_source=system"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
     assert proc.returncode == 1
     assert f"{NAME}-node1 failed at" in proc.stderr
     assert "Version gate" in proc.stderr

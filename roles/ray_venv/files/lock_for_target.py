@@ -9,6 +9,7 @@ Uses only the standard library and `packaging` (a dependency of ansible-core).
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from packaging.markers import Marker
 
@@ -57,7 +58,5 @@ def narrow(text: str, python: str, machine: str) -> str:
 
 if __name__ == "__main__":
     lock, out, python, machine = sys.argv[1:5]
-    with open(lock, encoding="utf-8") as f:
-        text = narrow(f.read(), python, machine)
-    with open(out, "w", encoding="utf-8") as f:
-        f.write(text)
+    text = narrow(Path(lock).read_text(encoding="utf-8"), python, machine)
+    Path(out).write_text(text, encoding="utf-8")
