@@ -101,19 +101,33 @@ def mismatched_columns(
     columns: Sequence[str],
     expected: Mapping[str, Any] | None = None,
 ) -> list[str]:
-    """Columns whose values differ between rows, or from `expected` where that is given."""
+    """Columns whose values differ between rows, are missing on a host, or differ from
+    `expected` where that is given (the same cells `version_table` flags)."""
     expected = expected or {}
     bad = []
     for col in columns:
         values = {str(r.get(col)) for r in rows}
+        missing = any(r.get(col) in (None, "") for r in rows)
         want = expected.get(col)
-        if len(values) > 1 or (want not in (None, "") and values != {str(want)}):
+        if missing or len(values) > 1 or (want not in (None, "") and values != {str(want)}):
             bad.append(col)
     return bad
 
 
 def _version_key(text: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in str(text).split(".") if p.isdigit())
+    """Numeric components of a dotted version (its leading digits each), trailing zeros
+    dropped so that 2.4 == 2.4.0; "3.13.0rc1" -> (3, 13)."""
+    import re
+
+    parts = []
+    for piece in str(text).split("."):
+        m = re.match(r"\d+", piece)
+        if not m:
+            break
+        parts.append(int(m.group()))
+    while parts and parts[-1] == 0:
+        parts.pop()
+    return tuple(parts)
 
 
 def oldest(hosts: Sequence[str], hostvars: Mapping[str, Any], var: str) -> str:
@@ -139,7 +153,10 @@ def env_file(text: str) -> dict[str, str]:
         if not line or line.startswith("#") or "=" not in line:
             continue
         key, _, value = line.partition("=")
-        out[key.strip()] = value.strip().strip('"')
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        out[key.strip()] = value
     return out
 
 

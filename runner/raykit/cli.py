@@ -41,7 +41,8 @@ def _extravars(pairs: Sequence[str]) -> dict[str, str]:
 def _run(playbook: str, args: argparse.Namespace, extra: dict[str, object] | None = None) -> int:
     from raykit.playbooks import print_summary, run_playbook
 
-    extravars: dict[str, object] = {**_extravars(args.extra_vars), **(extra or {})}
+    # The command's own options first; the user's explicit -e wins, as with ansible-playbook.
+    extravars: dict[str, object] = {**(extra or {}), **_extravars(args.extra_vars)}
     outcome = run_playbook(
         playbook, args.inventory, extravars=extravars, verbose=args.verbose, console=err
     )

@@ -46,10 +46,12 @@ class ProgressView:
     def __call__(self, event: Mapping[str, Any]) -> bool:
         kind = event.get("event", "")
         data = event.get("event_data", {}) or {}
+        # With -v, Ansible's own output is shown as it comes; failures and messages are
+        # still recorded for the summary.
+        quiet = self.verbose
         if self.verbose and event.get("stdout"):
             self.console.print(event["stdout"], markup=False, highlight=False)
-            return True
-        if kind == "playbook_on_play_start":
+        if kind == "playbook_on_play_start" and not quiet:
             self.console.print(f"[bold]{data.get('play', '')}[/bold]")
         elif kind == "playbook_on_task_start":
             self._task_start = time.monotonic()
@@ -64,7 +66,8 @@ class ProgressView:
                 "msg": msg.strip(),
             }
             self.failures.append(fail)
-            self.console.print(f"  [red]✗ {fail['host']}[/red]: {fail['task']}")
+            if not quiet:
+                self.console.print(f"  [red]✗ {fail['host']}[/red]: {fail['task']}")
         elif kind == "runner_on_ok":
             res = data.get("res", {}) or {}
             if data.get("task_action") in ("ansible.builtin.debug", "debug") and res.get("msg"):
@@ -72,8 +75,9 @@ class ProgressView:
                     res["msg"] if isinstance(res["msg"], str) else "\n".join(map(str, res["msg"]))
                 )
                 self.messages.append(text)
-                self.console.print(text, markup=False, highlight=False)
-            elif res.get("changed"):
+                if not quiet:
+                    self.console.print(text, markup=False, highlight=False)
+            elif res.get("changed") and not quiet:
                 self.console.print(
                     f"  [yellow]~ {data.get('host')}[/yellow]: {data.get('task')}", highlight=False
                 )

@@ -183,6 +183,8 @@ def test_inventory_groups_and_vars(tmp_path: Path) -> None:
         "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
         "ansible_python_interpreter": "/usr/bin/python3",
         "raykit_cluster_name": "lab1",
+        # half of the containers' 1 GiB /dev/shm
+        "ray_node_object_store_memory": 512 * 1024 * 1024,
     }
 
 

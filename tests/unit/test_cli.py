@@ -1,0 +1,428 @@
+"""The command line (runner/raykit/cli.py) and the playbook runner, with Ansible faked out."""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+import raykit
+from raykit import cli, playbooks
+from raykit.playbooks import Outcome, ProgressView
+
+COMMANDS = ["up", "down", "status", "smoke"]
+
+
+@pytest.fixture
+def out(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
+    """What raykit prints on its (rich) error console."""
+    buf = io.StringIO()
+    monkeypatch.setattr(cli, "err", Console(file=buf, width=200))
+    return buf
+
+
+@pytest.fixture
+def inventory(tmp_path: Path) -> Path:
+    path = tmp_path / "inventory.yml"
+    path.write_text("all:\n  hosts:\n    node1: {}\n")
+    return path
+
+
+@dataclass
+class FakeRun:
+    outcome: Outcome = field(
+        default_factory=lambda: Outcome(rc=0, status="successful", seconds=1.0)
+    )
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+    def __call__(self, playbook: str, inventory: str, **kwargs: Any) -> Outcome:
+        self.calls.append({"playbook": playbook, "inventory": inventory, **kwargs})
+        return self.outcome
+
+
+@pytest.fixture
+def fake_run(monkeypatch: pytest.MonkeyPatch) -> FakeRun:
+    fake = FakeRun()
+    monkeypatch.setattr(playbooks, "run_playbook", fake)
+    return fake
+
+
+# ---------------------------------------------------------------------------- parsing
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_commands_require_an_inventory(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.build_parser().parse_args([command])
+    assert exc.value.code == 2
+    assert "-i/--inventory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_commands_parse_with_an_inventory(command: str) -> None:
+    args = cli.build_parser().parse_args([command, "-i", "inv.yml"])
+    assert args.command == command
+    assert args.inventory == "inv.yml"
+    assert args.verbose is False
+    assert args.extra_vars == []
+    assert args.func is getattr(cli, f"cmd_{command}")
+    long = cli.build_parser().parse_args([command, "--inventory", "x", "--verbose"])
+    assert (long.inventory, long.verbose) == ("x", True)
+
+
+def test_a_command_is_required(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.build_parser().parse_args([])
+    assert exc.value.code == 2
+    assert "COMMAND" in capsys.readouterr().err
+
+
+def test_down_purge() -> None:
+    p = cli.build_parser()
+    assert p.parse_args(["down", "-i", "x"]).purge is False
+    assert p.parse_args(["down", "-i", "x", "--purge"]).purge is True
+    with pytest.raises(SystemExit):
+        p.parse_args(["up", "-i", "x", "--purge"])  # only `down` purges
+
+
+def test_smoke_tasks() -> None:
+    p = cli.build_parser()
+    assert p.parse_args(["smoke", "-i", "x"]).tasks == 5
+    assert p.parse_args(["smoke", "-i", "x", "--tasks", "12"]).tasks == 12
+    with pytest.raises(SystemExit):
+        p.parse_args(["smoke", "-i", "x", "--tasks", "many"])
+
+
+def test_extra_vars_are_repeatable() -> None:
+    args = cli.build_parser().parse_args(["up", "-i", "x", "-e", "a=1", "--extra-vars", "b=2"])
+    assert args.extra_vars == ["a=1", "b=2"]
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"raykit {raykit.__version__}"
+    assert raykit.__version__ == "0.1.0"
+
+
+def test_extravars_parsing() -> None:
+    assert cli._extravars([]) == {}
+    assert cli._extravars(["a=1", "b=x=y", "c=", "a=2"]) == {"a": "2", "b": "x=y", "c": ""}
+    assert cli._extravars(["raykit_python_version=3.13.5"]) == {"raykit_python_version": "3.13.5"}
+
+
+@pytest.mark.parametrize("pair", ["novalue", "=value", ""])
+def test_extravars_bad_pair(pair: str) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli._extravars(["ok=1", pair])
+    assert exc.value.code == f"raykit: -e takes KEY=VALUE, got {pair!r}"
+
+
+def test_main_with_a_bad_pair_runs_nothing(
+    inventory: Path, fake_run: FakeRun, out: io.StringIO
+) -> None:
+    with pytest.raises(SystemExit, match="got 'oops'"):
+        cli.main(["up", "-i", str(inventory), "-e", "oops"])
+    assert fake_run.calls == []
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+@pytest.mark.parametrize(
+    ("argv", "playbook", "extravars"),
+    [
+        (["up"], "site.yml", {}),
+        (["up", "-e", "raykit_ray_version=2.60.0"], "site.yml", {"raykit_ray_version": "2.60.0"}),
+        (["down"], "playbooks/teardown.yml", {"raykit_purge": False}),
+        (["down", "--purge"], "playbooks/teardown.yml", {"raykit_purge": True}),
+        (["status"], "playbooks/status.yml", {}),
+        (["smoke"], "playbooks/smoke.yml", {"smoke_tasks": 5}),
+        (
+            ["smoke", "--tasks", "3", "-e", "a=b"],
+            "playbooks/smoke.yml",
+            {"smoke_tasks": 3, "a": "b"},
+        ),
+    ],
+)
+def test_commands_run_their_playbook(
+    argv: list[str],
+    playbook: str,
+    extravars: dict[str, object],
+    inventory: Path,
+    fake_run: FakeRun,
+    out: io.StringIO,
+) -> None:
+    assert cli.main([*argv, "-i", str(inventory)]) == 0
+    assert len(fake_run.calls) == 1
+    call = fake_run.calls[0]
+    assert call["playbook"] == playbook
+    assert (playbooks.REPO / playbook).is_file()
+    assert call["inventory"] == str(inventory)
+    assert call["extravars"] == extravars
+    assert call["verbose"] is False
+    assert call["console"] is cli.err
+    assert "done in 1.0 s" in out.getvalue()
+
+
+def test_verbose_is_passed_on(inventory: Path, fake_run: FakeRun, out: io.StringIO) -> None:
+    assert cli.main(["status", "-v", "-i", str(inventory)]) == 0
+    assert fake_run.calls[0]["verbose"] is True
+
+
+def test_a_failed_run_exits_1_and_names_the_host_and_task(
+    inventory: Path, fake_run: FakeRun, out: io.StringIO
+) -> None:
+    fake_run.outcome = Outcome(
+        rc=2,
+        status="failed",
+        seconds=12.34,
+        stats={
+            "node1": {"ok": 7, "changed": 2},
+            "node2": {"ok": 3, "failures": 1, "skipped": 4},
+            "localhost": {"ok": 9},
+        },
+        failures=[
+            {
+                "host": "node2",
+                "task": "version_gate : Compare every host",
+                "msg": "Version gate: the hosts would not run the same python.",
+            }
+        ],
+        artifact_dir="/tmp/raykit-artifacts/abc",
+    )
+    assert cli.main(["up", "-i", str(inventory)]) == 1
+    text = out.getvalue()
+    assert "FAILED in 12.3 s" in text
+    assert "node2 failed at version_gate : Compare every host:" in text
+    assert "Version gate: the hosts would not run the same python." in text
+    assert "full log: /tmp/raykit-artifacts/abc/stdout" in text
+    rows = {line.split()[1]: line for line in text.splitlines() if "node" in line and "│" in line}
+    assert [c.strip() for c in rows["node1"].split("│")[2:7]] == ["7", "2", "0", "0", "0"]
+    assert [c.strip() for c in rows["node2"].split("│")[2:7]] == ["3", "0", "1", "0", "4"]
+    assert "localhost" not in text  # the control node is not a cluster host
+
+
+def test_a_successful_run_prints_no_failure(
+    inventory: Path, fake_run: FakeRun, out: io.StringIO
+) -> None:
+    fake_run.outcome = Outcome(rc=0, status="successful", seconds=3.0, stats={"node1": {"ok": 1}})
+    assert cli.main(["status", "-i", str(inventory)]) == 0
+    text = out.getvalue()
+    assert "done in 3.0 s" in text
+    assert "failed at" not in text
+    assert "full log" not in text
+
+
+def test_interrupt_exits_130(
+    inventory: Path, monkeypatch: pytest.MonkeyPatch, out: io.StringIO
+) -> None:
+    def interrupted(*args: Any, **kwargs: Any) -> Outcome:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(playbooks, "run_playbook", interrupted)
+    assert cli.main(["up", "-i", str(inventory)]) == 130
+    assert "raykit: interrupted" in out.getvalue()
+
+
+# ---------------------------------------------------------------------------- run_playbook
+
+
+def test_run_playbook_without_an_inventory_runs_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def must_not_run(**kwargs: Any) -> None:
+        raise AssertionError("ansible_runner.run was called")
+
+    monkeypatch.setattr(playbooks.ansible_runner, "run", must_not_run)
+    monkeypatch.setattr(playbooks, "REPO", tmp_path)
+    buf = io.StringIO()
+    missing = tmp_path / "no-such-inventory.yml"
+    outcome = playbooks.run_playbook("site.yml", missing, console=Console(file=buf, width=200))
+    assert outcome.rc == 2
+    assert not outcome.ok
+    assert outcome.status == "failed"
+    assert outcome.failures == [
+        {"host": "-", "task": "inventory", "msg": f"{missing} does not exist"}
+    ]
+    assert f"inventory {missing} does not exist" in buf.getvalue()
+    assert not (tmp_path / ".raykit").exists()  # no run directory either
+
+
+@dataclass
+class FakeConfig:
+    artifact_dir: str
+
+
+@dataclass
+class FakeResult:
+    rc: int
+    status: str
+    stats: dict[str, dict[str, int]] | None
+    config: FakeConfig
+
+
+def test_run_playbook_drives_ansible_runner(
+    tmp_path: Path, inventory: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, Any] = {}
+
+    def fake_run(**kwargs: Any) -> FakeResult:
+        seen.update(kwargs)
+        handler = kwargs["event_handler"]
+        handler(
+            {
+                "event": "runner_on_failed",
+                "event_data": {"host": "node2", "task": "Probe", "res": {"msg": "boom"}},
+            }
+        )
+        handler(
+            {
+                "event": "runner_on_ok",
+                "event_data": {
+                    "host": "node1",
+                    "task": "Show",
+                    "task_action": "ansible.builtin.debug",
+                    "res": {"msg": "hello"},
+                },
+            }
+        )
+        return FakeResult(
+            rc=2,
+            status="failed",
+            stats={"ok": {"node1": 3, "node2": 1}, "failures": {"node2": 1}, "changed": {}},
+            config=FakeConfig(artifact_dir=str(tmp_path / "artifacts")),
+        )
+
+    monkeypatch.setattr(playbooks.ansible_runner, "run", fake_run)
+    monkeypatch.setattr(playbooks, "REPO", tmp_path)
+    outcome = playbooks.run_playbook(
+        "playbooks/status.yml",
+        inventory,
+        extravars={"a": 1},
+        limit="node1",
+        console=Console(file=io.StringIO(), width=200),
+    )
+    assert seen["playbook"] == "playbooks/status.yml"
+    assert seen["inventory"] == str(inventory.resolve())
+    assert seen["extravars"] == {"a": 1}
+    assert seen["limit"] == "node1"
+    assert seen["project_dir"] == str(tmp_path)
+    assert seen["envvars"]["ANSIBLE_CONFIG"] == str(tmp_path / "ansible.cfg")
+    private = Path(seen["private_data_dir"])
+    assert private.parent == tmp_path / ".raykit" / "runs"
+    assert private.is_dir()
+    assert private.name.endswith(f"-status-{os.getpid()}")
+    assert outcome.rc == 2 and not outcome.ok
+    assert outcome.status == "failed"
+    assert outcome.stats == {"node1": {"ok": 3}, "node2": {"ok": 1, "failures": 1}}
+    assert outcome.failures == [{"host": "node2", "task": "Probe", "msg": "boom"}]
+    assert outcome.messages == ["hello"]
+    assert outcome.artifact_dir == str(tmp_path / "artifacts")
+
+
+# ---------------------------------------------------------------------------- ProgressView
+
+
+def view(verbose: bool = False) -> tuple[ProgressView, io.StringIO]:
+    buf = io.StringIO()
+    return ProgressView(Console(file=buf, width=200), verbose), buf
+
+
+def test_progress_view_records_failures_and_messages() -> None:
+    v, buf = view()
+    events: list[dict[str, Any]] = [
+        {"event": "playbook_on_play_start", "event_data": {"play": "Version gate"}},
+        {"event": "playbook_on_task_start", "event_data": {"task": "Probe"}},
+        {
+            "event": "runner_on_failed",
+            "event_data": {"host": "node2", "task": "Probe", "res": {"msg": "  no python here\n"}},
+        },
+        {
+            "event": "runner_on_failed",
+            "event_data": {
+                "host": "node3",
+                "task": "Probe",
+                "res": {"msg": "ignored"},
+                "ignore_errors": True,
+            },
+        },
+        {
+            "event": "runner_on_unreachable",
+            "event_data": {
+                "host": "node4",
+                "task": "Gathering Facts",
+                "res": {"msg": "ssh: timed out"},
+            },
+        },
+        {
+            "event": "runner_on_failed",
+            "event_data": {"host": "node5", "task": "Run", "res": {"stderr": "Traceback ..."}},
+        },
+        {"event": "runner_on_failed", "event_data": {"host": "node6", "task": "Run", "res": {}}},
+        {
+            "event": "runner_on_ok",
+            "event_data": {"host": "node1", "task": "Write unit", "res": {"changed": True}},
+        },
+        {
+            "event": "runner_on_ok",
+            "event_data": {"host": "node1", "task": "Unchanged", "res": {"changed": False}},
+        },
+        {
+            "event": "runner_on_ok",
+            "event_data": {
+                "host": "node1",
+                "task": "Show",
+                "task_action": "ansible.builtin.debug",
+                "res": {"msg": "3 nodes alive"},
+            },
+        },
+        {
+            "event": "runner_on_ok",
+            "event_data": {
+                "host": "node1",
+                "task": "Show list",
+                "task_action": "debug",
+                "res": {"msg": ["line one", 2]},
+            },
+        },
+        {
+            "event": "runner_on_ok",
+            "event_data": {
+                "host": "node1",
+                "task": "Empty",
+                "task_action": "debug",
+                "res": {"msg": ""},
+            },
+        },
+        {"event": "verbose", "stdout": "ignored when not verbose"},
+        {"event": "runner_on_ok", "event_data": None},
+    ]
+    assert all(v(e) is True for e in events)
+    assert v.failures == [
+        {"host": "node2", "task": "Probe", "msg": "no python here"},
+        {"host": "node4", "task": "Gathering Facts", "msg": "ssh: timed out"},
+        {"host": "node5", "task": "Run", "msg": "Traceback ..."},
+        {"host": "node6", "task": "Run", "msg": "failed"},
+    ]
+    assert v.messages == ["3 nodes alive", "line one\n2"]
+    lines = buf.getvalue().splitlines()
+    assert lines[0] == "Version gate"
+    assert "  ✗ node2: Probe" in lines
+    assert "  ✗ node4: Gathering Facts" in lines
+    assert "  ~ node1: Write unit" in lines
+    assert not any("Unchanged" in line or "node3" in line for line in lines)
+    assert "3 nodes alive" in lines
+    assert "ignored when not verbose" not in buf.getvalue()
+
+
+def test_progress_view_verbose_streams_ansibles_output() -> None:
+    v, buf = view(verbose=True)
+    assert v({"event": "playbook_on_task_start", "stdout": "TASK [Probe] [red]***"}) is True
+    assert "TASK [Probe] [red]***" in buf.getvalue()  # printed as is, no markup
