@@ -59,11 +59,13 @@ def version_table(
     rows: Sequence[Mapping[str, Any]],
     columns: Sequence[str],
     expected: Mapping[str, Any] | None = None,
+    compare_unpinned: bool = True,
 ) -> str:
     """A plain-text table, one row per host, with a '!' on every cell that is off.
 
     rows: [{"host": ..., <column>: value, ...}]; expected: {<column>: value} (the pins). A
-    column without a pin is compared with the first row (the head).
+    column without a pin is compared with the first row (the head), unless
+    compare_unpinned is false: then it is only shown.
     """
     expected = expected or {}
     header = ["host", *columns]
@@ -81,7 +83,10 @@ def version_table(
         for col in columns:
             value = row.get(col)
             text = "-" if value in (None, "") else str(value)
-            if str(value) != str(reference[col]) or value in (None, ""):
+            pinned = expected.get(col) not in (None, "")
+            if (pinned or compare_unpinned) and (
+                str(value) != str(reference[col]) or value in (None, "")
+            ):
                 text += " !"
             cells.append(text)
         body.append(cells)

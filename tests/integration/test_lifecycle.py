@@ -1,0 +1,100 @@
+"""The CLI end to end on one real sandbox host: up, smoke, status, down, down --purge.
+
+`raykit up` is the same site.yml as `ansible-playbook site.yml` (Molecule covers the 3-host
+cluster); here the point is the commands a user types and what each leaves on the host.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from raykit import sandbox
+
+pytestmark = pytest.mark.integration
+
+NAME = "raykit-test-life"
+RAYKIT = str(Path(sys.executable).parent / "raykit")
+
+if os.geteuid() != 0:
+    pytest.skip("the sandbox needs rootful podman (run as root)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def inventory() -> Iterator[Path]:
+    sandbox.down(name=NAME)
+    try:
+        yield sandbox.up(name=NAME, hosts=1)
+    finally:
+        sandbox.down(name=NAME)
+
+
+def raykit(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [RAYKIT, *args], capture_output=True, text=True, check=False, timeout=1200
+    )
+
+
+def on_host(command: str) -> str:
+    return subprocess.run(
+        ["podman", "exec", f"{NAME}-node1", "sh", "-c", command],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+def test_up_smoke_status_down_purge(inventory: Path) -> None:
+    inv = str(inventory)
+    up = raykit("up", "-i", inv)
+    assert up.returncode == 0, up.stderr[-3000:]
+    assert "1 nodes alive" in up.stderr
+
+    again = raykit("up", "-i", inv)
+    assert again.returncode == 0, again.stderr[-3000:]
+    # the summary table: host, ok, changed, failed, ... -> changed is 0
+    row = next(
+        line for line in again.stderr.splitlines() if f"{NAME}-node1" in line and "│" in line
+    )
+    assert [c.strip() for c in row.split("│") if c.strip()][2] == "0", row
+
+    smoke = raykit("smoke", "-i", inv)
+    assert smoke.returncode == 0, smoke.stderr[-3000:]
+    for x, square in enumerate([0, 1, 4, 9, 16]):
+        assert f"task {x}: {square:>3} on {NAME}-node1" in smoke.stderr
+
+    status = raykit("status", "-i", inv)
+    assert status.returncode == 0, status.stderr[-3000:]
+    line = next(ln for ln in status.stderr.splitlines() if ln.startswith(f"{NAME}-node1 "))
+    assert line.split()[1:] == [
+        "head",
+        on_host("hostname -i").split()[0],
+        "active",
+        "enabled",
+        "3.13.5",
+        "2.60.0",
+    ]
+    assert "1 alive nodes" in status.stderr
+
+    down = raykit("down", "-i", inv)
+    assert down.returncode == 0, down.stderr[-3000:]
+    assert on_host("systemctl is-active raykit-ray || true") == "inactive"
+    assert on_host("systemctl is-enabled raykit-ray || true") == "disabled"
+    assert on_host("pgrep -u raykit | wc -l") == "0"
+    assert on_host("test -d /opt/raykit/current && echo kept") == "kept"
+
+    purge = raykit("down", "-i", inv, "--purge")
+    assert purge.returncode == 0, purge.stderr[-3000:]
+    assert (
+        on_host(
+            "ls -d /opt/raykit /etc/raykit /var/lib/raykit "
+            "/etc/systemd/system/raykit-ray.service 2>/dev/null || true"
+        )
+        == ""
+    )
+    assert on_host("getent passwd raykit || true") == ""
