@@ -53,7 +53,7 @@ def test_up_smoke_status_down_purge(inventory: Path) -> None:
     inv = str(inventory)
     up = raykit("up", "-i", inv)
     assert up.returncode == 0, up.stderr[-3000:]
-    assert "1 nodes alive" in up.stderr
+    assert f"1 nodes alive: {on_host('hostname -i').split()[0]}" in up.stderr
 
     again = raykit("up", "-i", inv)
     assert again.returncode == 0, again.stderr[-3000:]
