@@ -80,7 +80,7 @@ def test_declared_vars_on_the_real_roles(known: list[str]) -> None:
         "raykit_ports",
         "raykit_node_ip",  # declared although it has no default
         "ray_node_num_cpus",
-        "ray_venv_keep",
+        "ray_venv_compile_bytecode",
         "python_runtime_build_jobs",
         "preflight_min_free_gb",
         "version_gate_checks",
@@ -147,11 +147,11 @@ def test_unknown_vars_suggests_the_closest_known_name(known: list[str]) -> None:
         "raykit_pyhton_version",
         "ray_node_num_cpu",
         "version_gate_check",
-        "ray_venv_kep",
+        "ray_venv_compile_bytecod",
     ]
     assert f.unknown_vars(names, known) == [
         {"name": "ray_node_num_cpu", "suggestion": "ray_node_num_cpus"},
-        {"name": "ray_venv_kep", "suggestion": "ray_venv_keep"},
+        {"name": "ray_venv_compile_bytecod", "suggestion": "ray_venv_compile_bytecode"},
         {"name": "raykit_pyhton_version", "suggestion": "raykit_python_version"},
         {"name": "version_gate_check", "suggestion": "version_gate_checks"},
     ]
