@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import textwrap
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+
+from support import load_by_path
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _load(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-f = _load(REPO / "plugins" / "filter" / "raykit.py", "raykit_filter_plugin")
+f = load_by_path(REPO / "plugins" / "filter" / "raykit.py", "raykit_filter_plugin")
 
 
 def cells(table: str) -> dict[str, dict[str, str]]:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import runpy
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import yaml
+
+from support import load_by_path
 
 REPO = Path(__file__).resolve().parents[2]
 FILES = REPO / "roles" / "ray_venv" / "files"
@@ -19,15 +19,7 @@ LOCK = FILES / "requirements.lock"
 HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})")
 
 
-def _load(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-lft = _load(SCRIPT, "raykit_lock_for_target")
+lft = load_by_path(SCRIPT, "raykit_lock_for_target")
 
 
 def spec_of(entry: str) -> str:
