@@ -19,8 +19,8 @@ for stage in "${stages[@]}"; do
       step "lint: yamllint, ansible-lint (production profile), ruff"
       yamllint --strict .
       ansible-lint --offline
-      ruff check runner tests workloads plugins roles/*/files scripts
-      ruff format --check runner tests workloads plugins roles/*/files scripts
+      ruff check runner tests workloads plugins roles/*/files roles/*/filter_plugins scripts
+      ruff format --check runner tests workloads plugins roles/*/files roles/*/filter_plugins scripts
       ;;
     unit)
       step "unit tests"

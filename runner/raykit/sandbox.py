@@ -277,6 +277,9 @@ def render_inventory(name: str, hosts: Sequence[HostSpec], private_key: Path) ->
                 "raykit_cluster_name": name,
                 # Fits the containers' 1 GiB /dev/shm (Ray would ask for 30% of the host's RAM).
                 "ray_node_object_store_memory": OBJECT_STORE_BYTES,
+                # Prometheus' official archive cannot be downloaded from every machine (none
+                # of GitHub here): the sandbox uses the distribution's package.
+                "prometheus_source": "distro",
             },
             "hosts": {
                 h.name: {
@@ -300,7 +303,8 @@ def render_inventory(name: str, hosts: Sequence[HostSpec], private_key: Path) ->
         "# These are throw-away local hosts, so host-key checking is relaxed below\n"
         "# (StrictHostKeyChecking=no, UserKnownHostsFile=/dev/null). Real inventories must not\n"
         "# do this.\n"
-        "# Each host has a 1 GiB /dev/shm, so the object store is sized to fit it.\n"
+        "# Each host has a 1 GiB /dev/shm, so the object store is sized to fit it; Prometheus\n"
+        "# comes from the distribution's package (its official archive needs GitHub).\n"
     )
     body: str = yaml.safe_dump(inventory, sort_keys=False, default_flow_style=False)
     # Group members read better as `name:` than as `name: null` (the same to Ansible).

@@ -185,6 +185,7 @@ def test_inventory_groups_and_vars(tmp_path: Path) -> None:
         "raykit_cluster_name": "lab1",
         # half of the containers' 1 GiB /dev/shm
         "ray_node_object_store_memory": 512 * 1024 * 1024,
+        "prometheus_source": "distro",
     }
 
 
