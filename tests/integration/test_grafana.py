@@ -29,13 +29,13 @@ import pytest
 import yaml
 
 from raykit import sandbox
+from support import ansible_playbook
 
 pytestmark = pytest.mark.integration
 
 NAME = "raykit-test-graf"
 HOST = f"{NAME}-node1"
 REPO = Path(__file__).resolve().parents[2]
-PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 CONVERGE = REPO / "tests" / "fixtures" / "grafana" / "converge.yml"
 DEFAULTS = yaml.safe_load((REPO / "roles/grafana/defaults/main.yml").read_text())
 VERSION = DEFAULTS["grafana_version"]
@@ -78,11 +78,9 @@ def converge(inventory: Path, cache: Path, variables: dict[str, Any], *args: str
     """The role's converge playbook; returns stdout, asserts nothing."""
     extra = cache.parent / "extra.json"
     extra.write_text(json.dumps(variables))
-    proc = subprocess.run(
-        [PLAYBOOK, "-i", str(inventory), str(CONVERGE), "-e", f"@{extra}", *args],
-        capture_output=True, text=True, check=False, cwd=REPO, timeout=900,
-        env={**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-             "ANSIBLE_ROLES_PATH": str(REPO / "roles"), "RAYKIT_CACHE_DIR": str(cache)},
+    proc = ansible_playbook(
+        inventory, CONVERGE, "-e", f"@{extra}", *args, timeout=900,
+        env={"ANSIBLE_ROLES_PATH": str(REPO / "roles"), "RAYKIT_CACHE_DIR": str(cache)},
     )  # fmt: skip
     return f"rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}"
 

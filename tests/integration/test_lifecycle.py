@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from raykit import sandbox
+from support import ansible_playbook
 
 pytestmark = pytest.mark.integration
 
@@ -126,22 +127,7 @@ def test_standalone_interpreter_from_a_local_archive(inventory: Path, tmp_path: 
         "raykit_python_standalone:\n"
         f"  x86_64: {{url: 'file://{archive}', sha256: '{digest}'}}\n"
     )
-    proc = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "ansible-playbook"),
-            "-i",
-            str(inventory),
-            str(REPO / "site.yml"),
-            "-e",
-            f"@{extra}",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=REPO,
-        timeout=1200,
-        env={**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")},
-    )
+    proc = ansible_playbook(inventory, "site.yml", "-e", f"@{extra}", timeout=1200)
     assert proc.returncode == 0, proc.stdout[-4000:]
     assert "1 nodes alive" in proc.stdout
     assert on_host("/opt/raykit/current/bin/python -c 'import sys; print(sys.version)'").startswith(

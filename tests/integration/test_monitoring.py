@@ -14,7 +14,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 import urllib.parse
 import urllib.request
@@ -26,13 +25,12 @@ import pytest
 import yaml
 
 from raykit import sandbox
-from support import load_by_path
+from support import ansible_playbook, load_by_path
 
 pytestmark = pytest.mark.integration
 
 NAME = "raykit-test-mon"
 REPO = Path(__file__).resolve().parents[2]
-PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 HEAD = f"{NAME}-node1"
 UNIT = "raykit-prometheus"
 DEADLINE = 60.0  # seconds after the converge's end by which every node must be scraped
@@ -48,15 +46,7 @@ bench = load_by_path(REPO / "scripts" / "bench_monitoring.py", "bench_monitoring
 
 def converge(inventory: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], float]:
     """site.yml with the venv's ansible-playbook; the result and the monotonic time it ended."""
-    proc = subprocess.run(
-        [PLAYBOOK, "-i", str(inventory), str(REPO / "site.yml"), *extra],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=REPO,
-        timeout=1800,
-        env={**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")},
-    )
+    proc = ansible_playbook(inventory, "site.yml", *extra)
     return proc, time.monotonic()
 
 
@@ -330,15 +320,7 @@ def test_teardown_stops_prometheus_and_purge_removes_it(
             ]
         )
     )
-    proc = subprocess.run(
-        [PLAYBOOK, "-i", str(cluster["inventory"]), str(book)],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=REPO,
-        timeout=600,
-        env={**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")},
-    )
+    proc = ansible_playbook(cluster["inventory"], book, timeout=600)
     assert proc.returncode == 0, proc.stdout[-5000:]
     assert on_host(HEAD, f"systemctl is-active {UNIT} || true") == "inactive"
     assert (

@@ -18,12 +18,12 @@ import pytest
 import yaml
 
 from raykit import sandbox
+from support import ansible_playbook
 
 pytestmark = pytest.mark.integration
 
 NAME = "raykit-test-gate"
 REPO = Path(__file__).resolve().parents[2]
-PLAYBOOK = str(Path(os.sys.executable).parent / "ansible-playbook")
 
 if os.geteuid() != 0:
     pytest.skip("the sandbox needs rootful podman (run as root)", allow_module_level=True)
@@ -46,16 +46,7 @@ def write(inv: dict[str, Any], tmp_path: Path) -> Path:
 
 
 def converge(inv_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
-    return subprocess.run(
-        [PLAYBOOK, "-i", str(inv_path), str(REPO / "site.yml"), *extra],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=env,
-        timeout=600,
-        check=False,
-    )
+    return ansible_playbook(inv_path, "site.yml", *extra, timeout=600)
 
 
 def assert_untouched(inv: dict[str, Any]) -> None:
