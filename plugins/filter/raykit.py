@@ -183,6 +183,17 @@ def usable_build(paths: Iterable[str], glibc: str) -> str:
     return best
 
 
+def cluster_nodes(
+    head: Sequence[str], workers: Sequence[str], hostvars: Mapping[str, Any]
+) -> list[dict[str, str]]:
+    """Every Ray node as {name, node_ip, role}, head first: the runner's view of the cluster."""
+    return [
+        {"name": name, "node_ip": str(hostvars[name]["raykit_node_address"]), "role": role}
+        for role, names in (("head", head), ("worker", workers))
+        for name in names
+    ]
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
@@ -196,4 +207,5 @@ class FilterModule:
             "raykit_oldest_version": oldest_version,
             "raykit_env_file": env_file,
             "raykit_usable_build": usable_build,
+            "raykit_cluster_nodes": cluster_nodes,
         }
