@@ -84,6 +84,16 @@ class ProgressView:
         return True
 
 
+def ansible_env() -> dict[str, str]:
+    """The environment for Ansible's commands: the kit's ansible.cfg, this venv's tools."""
+    bindir = Path(sys.executable).parent
+    return {
+        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+        "ANSIBLE_FORCE_COLOR": "0",
+        "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+
+
 def run_playbook(
     playbook: str,
     inventory: str | os.PathLike[str],
@@ -109,12 +119,7 @@ def run_playbook(
     private = REPO / ".raykit" / "runs" / f"{stamp}-{Path(playbook).stem}-{os.getpid()}"
     private.mkdir(parents=True, exist_ok=True)
     view = ProgressView(console, verbose)
-    bindir = Path(sys.executable).parent
-    env = {
-        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-        "ANSIBLE_FORCE_COLOR": "0",
-        "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
+    env = ansible_env()
     start = time.monotonic()
     result = ansible_runner.run(
         private_data_dir=str(private),

@@ -1,0 +1,272 @@
+"""A deployed cluster as the runner sees it: its endpoints, its token, and a way to reach them.
+
+`raykit up` ends by writing ``cluster.json`` beside the cluster's token on the control node
+(playbooks/access.yml). The runner reads the inventory only for what that file cannot know:
+which cluster the inventory names, and how to reach the head over SSH when the dashboard or
+Prometheus is not directly reachable from here (then it opens an SSH tunnel).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shlex
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+ACCESS_FILE = "cluster.json"
+DEFAULT_CLUSTER_NAME = "raykit"
+
+
+class ClusterError(Exception):
+    """The cluster cannot be used as asked: the message says why and what to do."""
+
+
+@dataclass
+class Cluster:
+    inventory: str
+    name: str
+    access: dict[str, Any]
+    hostvars: dict[str, dict[str, Any]]
+    token: str = field(repr=False)
+
+    @property
+    def dashboard_url(self) -> str:
+        return str(self.access["dashboard_url"])
+
+    @property
+    def prometheus_url(self) -> str | None:
+        url = self.access.get("prometheus_url")
+        return str(url) if url else None
+
+    @property
+    def head(self) -> str:
+        return str(self.access["head"])
+
+    @property
+    def nodes(self) -> list[dict[str, str]]:
+        return list(self.access.get("nodes") or [])
+
+    @property
+    def node_ips(self) -> list[str]:
+        return [n["node_ip"] for n in self.nodes]
+
+
+def _inventory_json(inventory: str) -> dict[str, Any]:
+    """`ansible-inventory --list` of the inventory (its JSON: a machine interface)."""
+    from raykit.playbooks import REPO, ansible_env
+
+    path = Path(inventory).expanduser()
+    if not path.exists():
+        raise ClusterError(f"inventory {path} does not exist.")
+    exe = Path(sys.executable).parent / "ansible-inventory"
+    proc = subprocess.run(
+        [str(exe) if exe.exists() else "ansible-inventory", "-i", str(path.resolve()), "--list"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, **ansible_env()},
+        check=False,
+    )
+    try:
+        out = json.loads(proc.stdout) if proc.returncode == 0 else None
+    except ValueError:
+        out = None
+    if not isinstance(out, dict) or "_meta" not in out:
+        lines = (proc.stderr or proc.stdout or "no output").strip().splitlines()
+        raise ClusterError(f"cannot read the inventory {path}: {lines[-1] if lines else '?'}")
+    return out
+
+
+def _group_hosts(inv: Mapping[str, Any], group: str) -> list[str]:
+    """Hosts of `group` including its children's, in inventory order."""
+    seen: list[str] = []
+    todo = [group]
+    while todo:
+        g = inv.get(todo.pop(0)) or {}
+        for h in g.get("hosts", []):
+            if h not in seen:
+                seen.append(h)
+        todo.extend(g.get("children", []))
+    return seen
+
+
+def secrets_dir(hostvars: Mapping[str, Any], name: str) -> Path:
+    """Where `raykit up` keeps this cluster's token and cluster.json (raykit_secrets_dir)."""
+    custom = hostvars.get("raykit_secrets_dir")
+    if custom:
+        if "{{" in str(custom) or "{%" in str(custom):
+            raise ClusterError(
+                f"raykit_secrets_dir is a template ({custom!r}): the runner reads it as a plain "
+                "path. Set it to a literal path in the inventory."
+            )
+        return Path(str(custom)).expanduser()
+    return Path.home() / ".config" / "raykit" / "clusters" / name
+
+
+def load(inventory: str, *, inventory_json: Mapping[str, Any] | None = None) -> Cluster:
+    """The cluster that `raykit up -i inventory` deployed, or a ClusterError saying what to do."""
+    inv = dict(inventory_json) if inventory_json is not None else _inventory_json(inventory)
+    hostvars: dict[str, dict[str, Any]] = inv.get("_meta", {}).get("hostvars", {})
+    heads = _group_hosts(inv, "ray_head")
+    if len(heads) != 1:
+        raise ClusterError(
+            f"the inventory {inventory} must have exactly one host in group ray_head "
+            f"(found {len(heads)}: {', '.join(heads) or 'none'})."
+        )
+    head = heads[0]
+    hv = hostvars.get(head, {})
+    name = str(hv.get("raykit_cluster_name") or DEFAULT_CLUSTER_NAME)
+    sdir = secrets_dir(hv, name)
+    access_path = sdir / ACCESS_FILE
+    up = f"raykit up -i {inventory}"
+    try:
+        access = json.loads(access_path.read_text())
+    except FileNotFoundError:
+        raise ClusterError(
+            f"cluster {name!r} has not been deployed from this control node: {access_path} is "
+            f"missing. Run `{up}` first."
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise ClusterError(f"cannot read {access_path}: {exc}. Run `{up}` again.") from None
+    if access.get("schema") != 1:
+        raise ClusterError(f"{access_path} has an unknown format. Run `{up}` again.")
+    workers = _group_hosts(inv, "ray_worker")
+    deployed = [n["name"] for n in access.get("nodes", [])]
+    if access.get("head") != head or sorted(deployed) != sorted([head, *workers]):
+        raise ClusterError(
+            f"the inventory's nodes ({', '.join([head, *workers])}) differ from the deployed "
+            f"cluster's ({', '.join(deployed)}). Run `{up}` to bring the cluster in line."
+        )
+    token_path = Path(str(access.get("token_file") or sdir / "ray_auth_token"))
+    try:
+        token = token_path.read_text().strip()
+    except OSError as exc:
+        raise ClusterError(
+            f"cannot read the cluster's token {token_path}: {exc.strerror}. Run `{up}` (it "
+            "keeps the token there), or run raykit as the user who deployed the cluster."
+        ) from None
+    if not token:
+        raise ClusterError(f"the cluster's token {token_path} is empty. Run `{up}` again.")
+    return Cluster(inventory=inventory, name=name, access=access, hostvars=hostvars, token=token)
+
+
+# --------------------------------------------------------------------------------------------
+# Reaching the endpoints: directly, or through an SSH tunnel via a host of the inventory
+# --------------------------------------------------------------------------------------------
+
+
+def reachable(url: str, timeout: float = 1.5) -> bool:
+    """Does a TCP connection to the URL's host and port succeed?"""
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "", parts.port or 80), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def ssh_command(hostvars: Mapping[str, Any], host: str, local_port: int, target: str) -> list[str]:
+    """`ssh -N -L` through `host`, with the inventory's connection settings for it."""
+    hv = hostvars.get(host, {})
+    address = str(hv.get("ansible_host") or host)
+    user = hv.get("ansible_user") or hv.get("ansible_ssh_user")
+    cmd = [
+        "ssh",
+        "-N",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "ExitOnForwardFailure=yes",
+        "-o",
+        "ConnectTimeout=10",
+        "-o",
+        "ServerAliveInterval=15",
+        "-L",
+        f"127.0.0.1:{local_port}:{target}",
+    ]
+    port = hv.get("ansible_port") or hv.get("ansible_ssh_port")
+    if port:
+        cmd += ["-p", str(port)]
+    key = hv.get("ansible_ssh_private_key_file") or hv.get("ansible_private_key_file")
+    if key:
+        cmd += ["-i", str(Path(str(key)).expanduser())]
+    for opts in ("ansible_ssh_common_args", "ansible_ssh_extra_args"):
+        if hv.get(opts):
+            cmd += shlex.split(str(hv[opts]))
+    cmd.append(f"{user}@{address}" if user else address)
+    return cmd
+
+
+@dataclass
+class Tunnel:
+    process: subprocess.Popen[bytes]
+    url: str
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def open_tunnel(
+    hostvars: Mapping[str, Any], host: str, url: str, *, timeout: float = 20.0
+) -> Tunnel:
+    """Forward a local port to `url`'s host:port as seen from `host`; the local URL to use."""
+    parts = urlsplit(url)
+    local = _free_port()
+    cmd = ssh_command(hostvars, host, local, f"{parts.hostname}:{parts.port or 80}")
+    proc = subprocess.Popen(
+        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    local_url = urlunsplit((parts.scheme, f"127.0.0.1:{local}", parts.path, "", ""))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            err = (proc.stderr.read().decode(errors="replace") if proc.stderr else "").strip()
+            raise ClusterError(
+                f"cannot open an SSH tunnel to {url} through {host}: "
+                f"{err.splitlines()[-1] if err else f'ssh exited with {proc.returncode}'}"
+                f" (command: {shlex.join(cmd)})"
+            )
+        if reachable(local_url, timeout=0.5):
+            return Tunnel(proc, local_url)
+        time.sleep(0.1)
+    Tunnel(proc, local_url).close()
+    raise ClusterError(f"the SSH tunnel to {url} through {host} did not open in {timeout:.0f} s.")
+
+
+@contextlib.contextmanager
+def endpoint(
+    cluster: Cluster, url: str, via: str, mode: str = "auto", notes: list[str] | None = None
+) -> Iterator[str]:
+    """The URL to use for `url`: itself when reachable (mode auto) or never tunnelling (mode
+    never), else a tunnel through host `via`, closed when the block ends."""
+    if mode == "never" or (mode == "auto" and reachable(url)):
+        yield url
+        return
+    tunnel = open_tunnel(cluster.hostvars, via, url)
+    if notes is not None:
+        notes.append(f"{url} reached through an SSH tunnel via {via} ({tunnel.url})")
+    try:
+        yield tunnel.url
+    finally:
+        tunnel.close()
