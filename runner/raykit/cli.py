@@ -1,10 +1,11 @@
-"""The raykit command line: up, down, status, smoke, sandbox."""
+"""The raykit command line: up, down, status, smoke, bench, run, compare, sandbox."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from rich.console import Console
 
@@ -66,6 +67,110 @@ def cmd_smoke(args: argparse.Namespace) -> int:
     return _run("playbooks/smoke.yml", args, {"smoke_tasks": args.tasks})
 
 
+def _positive(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {value!r}")
+    return n
+
+
+def _measured(args: argparse.Namespace, job_factory: object) -> int:
+    """Shared by bench and run: load the cluster, run the job, write and announce the report."""
+    from raykit.bench import bench
+    from raykit.cluster import ClusterError, load
+
+    try:
+        job = job_factory()  # type: ignore[operator]
+        cluster = load(args.inventory)
+        doc, paths = bench(
+            cluster,
+            job,
+            repeat=args.repeat,
+            reports_dir=Path(args.reports),
+            console=err,
+            tunnel=args.tunnel,
+        )
+    except ClusterError as exc:
+        err.print(f"[red]raykit:[/red] {exc}", highlight=False)
+        return 2
+    _print_report(doc, paths)
+    return 0 if doc["status"] == "succeeded" else 1
+
+
+def _print_report(doc: dict, paths: dict) -> None:
+    from raykit import compare
+
+    compare.render_terminal(err, [doc])
+    for note in doc.get("notes") or []:
+        err.print(f"note: {note}", highlight=False)
+    for metric, reason in sorted(
+        {
+            m: r
+            for run in doc.get("runs", [])
+            for m, r in ((run.get("metrics") or {}).get("missing") or {}).items()
+        }.items()
+    ):
+        err.print(f"[yellow]missing[/yellow] {metric}: {reason}", highlight=False)
+    if doc["status"] != "succeeded":
+        err.print(f"[red]FAILED[/red]: {doc.get('error')}", highlight=False)
+    err.print(f"report: {paths['json'].parent}", highlight=False)
+    # The report's directory on stdout, alone: scripts can capture it.
+    print(paths["json"].parent)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from raykit.bench import workload_job, workloads_common
+
+    if args.list:
+        common = workloads_common()
+        for name in sorted(common.WORKLOADS):
+            doc = (common.WORKLOADS[name].__doc__ or "").strip().splitlines()
+            print(f"{name:18} {doc[0] if doc else ''}")
+        return 0
+    if not args.inventory or not args.workload:
+        err.print("[red]raykit bench:[/red] -i INVENTORY and --workload NAME are required")
+        return 2
+    return _measured(args, lambda: workload_job(args.workload, args.set))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from raykit.bench import script_job
+
+    return _measured(args, lambda: script_job(args.script, args.args, args.working_dir))
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from raykit import compare, report
+
+    try:
+        docs = [report.load(Path(p)) for p in args.reports]
+    except (OSError, ValueError) as exc:
+        err.print(f"[red]raykit compare:[/red] {exc}", highlight=False)
+        return 2
+    compare.render_terminal(Console(), docs)
+    text = compare.render_markdown(docs)
+    if args.markdown:
+        Path(args.markdown).write_text(text)
+        err.print(f"markdown: {args.markdown}", highlight=False)
+    return 0
+
+
+def _measured_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--repeat", type=_positive, default=1, help="runs, one report (default 1)")
+    p.add_argument(
+        "--reports", default="reports", help="where reports are written (default: ./reports)"
+    )
+    p.add_argument(
+        "--tunnel",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="reach the dashboard and Prometheus through SSH (auto: when not reachable)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="raykit", description="Version-matched Ray clusters on your own hosts."
@@ -94,6 +199,36 @@ def build_parser() -> argparse.ArgumentParser:
     _inventory(p)
     p.add_argument("--tasks", type=int, default=5)
     p.set_defaults(func=cmd_smoke)
+
+    p = sub.add_parser("bench", help="run a seed workload as a Ray job, measure it, save a report")
+    p.add_argument("-i", "--inventory", help="Ansible inventory of the deployed cluster")
+    p.add_argument("--workload", metavar="NAME", help="see --list")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="workload parameter, e.g. --set preset=small --set task_num=10000 (repeatable)",
+    )
+    p.add_argument("--list", action="store_true", help="list the workloads and exit")
+    _measured_options(p)
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("run", help="run your script as a Ray job, measure it, save a report")
+    p.add_argument("-i", "--inventory", required=True, help="Ansible inventory of the cluster")
+    p.add_argument(
+        "--working-dir",
+        help="upload this directory (holding the script) instead of the script alone",
+    )
+    _measured_options(p)
+    p.add_argument("script", help="a Python script; ray.init(address='auto') finds the cluster")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="the script's own arguments")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("compare", help="reports side by side, with ratios to the first")
+    p.add_argument("reports", nargs="+", metavar="REPORT", help="report directory or report.json")
+    p.add_argument("--markdown", metavar="FILE", help="also write the table as markdown")
+    p.set_defaults(func=cmd_compare)
 
     from raykit import sandbox
 

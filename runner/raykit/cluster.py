@@ -80,8 +80,9 @@ def _inventory_json(inventory: str) -> dict[str, Any]:
         out = json.loads(proc.stdout) if proc.returncode == 0 else None
     except ValueError:
         out = None
-    if not isinstance(out, dict) or "_meta" not in out:
-        lines = (proc.stderr or proc.stdout or "no output").strip().splitlines()
+    unparsed = [ln for ln in proc.stderr.splitlines() if "Unable to parse" in ln]
+    if unparsed or not isinstance(out, dict) or "_meta" not in out:
+        lines = unparsed or (proc.stderr or proc.stdout or "no output").strip().splitlines()
         raise ClusterError(f"cannot read the inventory {path}: {lines[-1] if lines else '?'}")
     return out
 
@@ -225,6 +226,8 @@ class Tunnel:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self.process.stderr:
+            self.process.stderr.close()
 
 
 def open_tunnel(
@@ -242,6 +245,7 @@ def open_tunnel(
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             err = (proc.stderr.read().decode(errors="replace") if proc.stderr else "").strip()
+            Tunnel(proc, "").close()
             raise ClusterError(
                 f"cannot open an SSH tunnel to {url} through {host}: "
                 f"{err.splitlines()[-1] if err else f'ssh exited with {proc.returncode}'}"

@@ -65,8 +65,10 @@ def client(dashboard_url: str, token: str) -> Any:
 
     try:
         return JobSubmissionClient(dashboard_url, headers={"Authorization": f"Bearer {token}"})
-    except Exception as exc:  # noqa: BLE001 -- Ray raises bare ConnectionError/RuntimeError
-        raise JobError(f"cannot reach Ray's Jobs API at {dashboard_url}: {_one_line(exc)}") from None
+    except Exception as exc:  # Ray raises bare ConnectionError/RuntimeError
+        raise JobError(
+            f"cannot reach Ray's Jobs API at {dashboard_url}: {_one_line(exc)}"
+        ) from None
 
 
 def _one_line(exc: BaseException) -> str:
@@ -91,7 +93,7 @@ def run_job(
         job_id = jobs.submit_job(
             entrypoint=entrypoint, runtime_env=runtime_env, metadata=metadata or {}
         )
-    except Exception as exc:  # noqa: BLE001 -- the client raises RuntimeError for HTTP errors
+    except Exception as exc:  # the client raises RuntimeError for HTTP errors
         raise JobError(f"the job was not accepted: {_one_line(exc)}") from None
     status = "PENDING"
     last_progress = None
@@ -155,5 +157,5 @@ def _ms(value: Any) -> float | None:
 def _logs(jobs: Any, job_id: str) -> str:
     try:
         return str(jobs.get_job_logs(job_id))
-    except Exception as exc:  # noqa: BLE001 -- keep the outcome even without its log
+    except Exception as exc:  # keep the outcome even without its log
         return f"(the job's log could not be read: {_one_line(exc)})"

@@ -1,0 +1,360 @@
+"""`raykit bench` and `raykit run`: a job on the cluster, timed, measured, saved as a report.
+
+One run = submit through Ray's Jobs API, follow with a live progress line, then ask Prometheus
+about the run's window. Runs repeat (``--repeat``); the report is written whatever happened:
+a failed or interrupted run keeps its log, the runs before it keep their figures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shlex
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+import yaml
+from rich.console import Console
+
+from raykit import __version__
+from raykit.cluster import Cluster, ClusterError, endpoint
+from raykit.jobs import JobError, JobInterrupted, JobOutcome, client, run_job
+from raykit.playbooks import REPO
+
+WORKLOADS_DIR = REPO / "workloads"
+LOG_TAIL_LINES = 40
+DEFAULT_SCRAPE_S = 5.0
+
+
+@dataclass
+class Job:
+    """What to run: a named workload (bench) or a user's script (run)."""
+
+    name: str
+    kind: str  # "workload" | "script"
+    params: dict[str, Any]
+    entry_args: list[str]  # after `python -m`
+    working_dir: Path | None = None
+    cleanup: list[Path] = field(default_factory=list)
+
+    def entrypoint(self, python: str) -> str:
+        return shlex.join([python, "-m", *self.entry_args])
+
+    def runtime_env(self) -> dict[str, Any]:
+        env: dict[str, Any] = {"py_modules": [str(WORKLOADS_DIR)]}
+        if self.working_dir is not None:
+            env["working_dir"] = str(self.working_dir)
+        return env
+
+
+def workloads_common() -> Any:
+    """The workloads package's registry and parameter parsing (the package ships to the
+    cluster with each job; the control node reads it from the repository)."""
+    import importlib
+    import sys
+
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    return importlib.import_module("workloads._common")
+
+
+def workload_job(name: str, sets: Sequence[str]) -> Job:
+    """A seed workload with --set overrides, validated here before anything is submitted."""
+    _common = workloads_common()
+
+    if name not in _common.WORKLOADS:
+        raise ClusterError(
+            f"unknown workload {name!r}; choose one of: {', '.join(sorted(_common.WORKLOADS))}"
+        )
+    try:
+        params = _common.parse_sets(name, list(sets))
+    except ValueError as exc:
+        raise ClusterError(f"--set for {name}: {exc}") from None
+    args = ["workloads", name]
+    for item in sets:
+        args += ["--set", item]
+    return Job(name=name, kind="workload", params=params, entry_args=args)
+
+
+def script_job(script: str, argv: Sequence[str], working_dir: str | None) -> Job:
+    """A user's script, unmodified: uploaded (alone, or with --working-dir) and run as a job."""
+    path = Path(script).expanduser()
+    if not path.is_file():
+        raise ClusterError(f"script {path} does not exist (or is not a file).")
+    cleanup: list[Path] = []
+    if working_dir:
+        wdir = Path(working_dir).expanduser().resolve()
+        if not wdir.is_dir():
+            raise ClusterError(f"--working-dir {wdir} is not a directory.")
+        try:
+            rel = path.resolve().relative_to(wdir)
+        except ValueError:
+            raise ClusterError(f"the script {path} is not inside --working-dir {wdir}.") from None
+    else:
+        # Only the script travels: a script in a big directory must not upload all of it.
+        wdir = Path(tempfile.mkdtemp(prefix="raykit-run-"))
+        shutil.copy2(path, wdir / path.name)
+        cleanup.append(wdir)
+        rel = Path(path.name)
+    return Job(
+        name=path.stem,
+        kind="script",
+        params={"script": str(rel), "argv": list(argv)},
+        entry_args=["workloads.script", str(rel), *argv],
+        working_dir=wdir,
+        cleanup=cleanup,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def scrape_interval(prom_url: str | None, timeout: float = 3.0) -> float:
+    """Prometheus' global scrape interval in seconds, from its own config (else 5 s)."""
+    if not prom_url:
+        return DEFAULT_SCRAPE_S
+    try:
+        r = requests.get(f"{prom_url}/api/v1/status/config", timeout=timeout)
+        text = r.json()["data"]["yaml"]
+        value = str(yaml.safe_load(text)["global"]["scrape_interval"])
+    except Exception:  # the metrics step reports Prometheus' problems itself
+        return DEFAULT_SCRAPE_S
+    return _duration_s(value) or DEFAULT_SCRAPE_S
+
+
+def _duration_s(text: str) -> float | None:
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    for unit in ("ms", "s", "m", "h"):
+        if text.endswith(unit):
+            try:
+                return float(text[: -len(unit)]) * units[unit]
+            except ValueError:
+                return None
+    return None
+
+
+def cluster_hosts(cluster: Cluster, dashboard_url: str, timeout: float = 5.0) -> list[dict]:
+    """The manifest's hosts: the inventory's nodes with what Ray reports for each."""
+    ray_nodes: dict[str, dict[str, Any]] = {}
+    try:
+        r = requests.get(
+            f"{dashboard_url}/api/v0/nodes",
+            params={"detail": "true", "limit": "1000"},
+            headers={"Authorization": f"Bearer {cluster.token}"},
+            timeout=timeout,
+        )
+        r.raise_for_status()
+        for node in r.json()["data"]["result"]["result"]:
+            if node.get("state") == "ALIVE" or node.get("node_ip") not in ray_nodes:
+                ray_nodes[str(node.get("node_ip"))] = node
+    except (requests.RequestException, KeyError, TypeError, ValueError):
+        pass
+    hosts = []
+    for n in cluster.nodes:
+        node = ray_nodes.get(n["node_ip"], {})
+        res = node.get("resources_total") or {}
+        hosts.append(
+            {
+                "name": n["name"],
+                "node_ip": n["node_ip"],
+                "role": n["role"],
+                "cpus": res.get("CPU"),
+                "memory_bytes": res.get("memory"),
+                "object_store_bytes": res.get("object_store_memory"),
+                "alive": node.get("state") == "ALIVE" if node else None,
+            }
+        )
+    return hosts
+
+
+def _run_record(index: int, outcome: JobOutcome, metrics: dict[str, Any], log_name: str) -> dict:
+    result = outcome.result
+    return {
+        "index": index,
+        "job_id": outcome.job_id,
+        "status": outcome.status,
+        "message": outcome.message,
+        "start": outcome.start,
+        "end": outcome.end,
+        "wall_s": round(outcome.wall_s, 3),
+        "workload_wall_s": (result or {}).get("wall_s"),
+        "result": result,
+        "log": log_name,
+        "log_tail": "\n".join(outcome.log.splitlines()[-LOG_TAIL_LINES:]),
+        "job": outcome.job_info,
+        "metrics": metrics,
+    }
+
+
+@contextlib.contextmanager
+def _progress(console: Console, label: str) -> Iterator[tuple[Callable, Callable]]:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None, status="PENDING")
+
+        def on_progress(p: dict[str, Any]) -> None:
+            bar.update(task, completed=p.get("done", 0), total=p.get("total"))
+
+        def on_status(s: str) -> None:
+            bar.update(task, status=s)
+
+        yield on_progress, on_status
+
+
+def bench(
+    cluster: Cluster,
+    job: Job,
+    *,
+    repeat: int = 1,
+    reports_dir: Path,
+    console: Console,
+    tunnel: str = "auto",
+    settle: bool = True,
+) -> tuple[dict[str, Any], dict[str, Path]]:
+    """Run `job` `repeat` times and write the report; return it and its files."""
+    from raykit import metrics, report
+
+    notes: list[str] = []
+    runs: list[dict[str, Any]] = []
+    logs: dict[str, str] = {}
+    error: str | None = None
+    manifest: dict[str, Any] = {}
+    created = time.time()
+    rid = report.new_id(job.name, created)
+    with contextlib.ExitStack() as stack:
+        for path in job.cleanup:
+            stack.callback(shutil.rmtree, path, ignore_errors=True)
+        dash = stack.enter_context(
+            endpoint(cluster, cluster.dashboard_url, cluster.head, tunnel, notes)
+        )
+        prom = cluster.prometheus_url
+        if prom:
+            via = str(cluster.access.get("monitoring_host") or cluster.head)
+            try:
+                prom = stack.enter_context(endpoint(cluster, prom, via, tunnel, notes))
+            except ClusterError as exc:
+                notes.append(f"Prometheus: {exc}")
+        interval = scrape_interval(prom)
+        jobs = client(dash, cluster.token)
+        manifest = {
+            "raykit_version": __version__,
+            "inventory": str(cluster.inventory),
+            "cluster_name": cluster.name,
+            "dashboard_url": cluster.dashboard_url,
+            "prometheus_url": cluster.prometheus_url,
+            "python": cluster.access.get("python"),
+            "ray": cluster.access.get("ray"),
+            "venv": cluster.access.get("venv"),
+            "lock_sha12": cluster.access.get("lock_sha12"),
+            "hosts": cluster_hosts(cluster, dash),
+        }
+        python = f"{cluster.access['venv']}/bin/python"
+        for i in range(repeat):
+            label = f"{job.name} {i + 1}/{repeat}" if repeat > 1 else job.name
+            interrupted = False
+            try:
+                with _progress(console, label) as (on_progress, on_status):
+                    outcome = run_job(
+                        jobs,
+                        job.entrypoint(python),
+                        runtime_env=job.runtime_env(),
+                        metadata={"raykit_report": rid, "raykit_run": str(i)},
+                        on_progress=on_progress,
+                        on_status=on_status,
+                    )
+            except JobInterrupted as exc:
+                outcome, interrupted = exc.outcome, True
+            except JobError as exc:
+                error = str(exc)
+                break
+            _note_manifest(manifest, outcome)
+            mx = metrics.collect(
+                prom,
+                [h["node_ip"] for h in manifest["hosts"]],
+                outcome.start,
+                outcome.end,
+                scrape_interval=interval,
+                settle=settle and not interrupted,
+            )
+            log_name = f"job-{i + 1}.log"
+            logs[log_name] = outcome.log
+            runs.append(_run_record(i, outcome, mx, log_name))
+            _print_run(console, label, outcome)
+            if interrupted:
+                error = f"run {i + 1} interrupted (Ctrl-C); job {outcome.job_id} stopped"
+                break
+            if not outcome.ok:
+                error = _failure_line(i, outcome)
+                break
+    status = "succeeded" if error is None and len(runs) == repeat else "failed"
+    doc = {
+        "schema": 1,
+        "id": rid,
+        "name": job.name,
+        "kind": job.kind,
+        "params": job.params,
+        "status": status,
+        "error": error,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created)),
+        "notes": notes,
+        "manifest": manifest,
+        "runs": runs,
+        "summary": report.summarize_runs(runs),
+    }
+    out = reports_dir / rid
+    paths = report.write(doc, out)
+    for name, text in logs.items():
+        (out / name).write_text(text)
+    return doc, paths
+
+
+def _note_manifest(manifest: dict[str, Any], outcome: JobOutcome) -> None:
+    """The interpreter the job really ran with (first run that said)."""
+    m = outcome.manifest or {}
+    for key in ("python", "ray", "venv"):
+        if m.get(key):
+            manifest[key] = m[key]
+    venv = str(m.get("venv") or "")
+    if "-" in venv:
+        manifest["lock_sha12"] = venv.rsplit("-", 1)[-1]
+
+
+def _failure_line(i: int, outcome: JobOutcome) -> str:
+    if outcome.status == "SUCCEEDED":
+        return f"run {i + 1}: job {outcome.job_id} ended without a raykit result line"
+    msg = outcome.message.strip().splitlines()
+    return f"run {i + 1}: job {outcome.job_id} {outcome.status}: {msg[-1] if msg else ''}".strip()
+
+
+def _print_run(console: Console, label: str, outcome: JobOutcome) -> None:
+    res = outcome.result or {}
+    inner = res.get("wall_s")
+    colour = "green" if outcome.ok else "red"
+    text = f"[{colour}]{outcome.status.lower()}[/{colour}] {label}: {outcome.wall_s:.2f} s"
+    if isinstance(inner, int | float):
+        text += f" (workload {inner:.2f} s)"
+    if res.get("per_node"):
+        text += "  " + ", ".join(f"{ip}: {n}" for ip, n in sorted(res["per_node"].items()))
+    console.print(text, highlight=False)
