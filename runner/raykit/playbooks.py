@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -33,19 +34,85 @@ class Outcome:
         return self.rc == 0
 
 
+@dataclass
+class HostProgress:
+    """One host's progress in the current run: counters and what it is doing now."""
+
+    ok: int = 0
+    changed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    task: str = ""
+    since: float = 0.0
+    state: str = "waiting"
+
+
+RESULT_EVENTS = {
+    "runner_on_ok": "ok",
+    "runner_on_failed": "failed",
+    "runner_on_unreachable": "failed",
+    "runner_on_skipped": "skipped",
+}
+
+
 class ProgressView:
-    """Turns runner events into one line per task and a line per failed host."""
+    """Turns runner events into one line per play, changed task and failure, and keeps each
+    host's progress (``hosts``) for a live per-host table (``table()``) on a terminal."""
 
     def __init__(self, console: Console, verbose: bool) -> None:
         self.console = console
         self.verbose = verbose
         self.failures: list[dict[str, str]] = []
         self.messages: list[str] = []
+        self.hosts: dict[str, HostProgress] = {}
+        self.play = ""
         self._task_start = 0.0
+
+    def _track(self, kind: str, data: Mapping[str, Any]) -> None:
+        host = data.get("host")
+        if kind == "playbook_on_play_start":
+            self.play = str(data.get("play", ""))
+        if not host or host == "localhost":
+            return
+        h = self.hosts.setdefault(str(host), HostProgress())
+        if kind == "runner_on_start":
+            h.task, h.since, h.state = str(data.get("task", "")), time.monotonic(), "running"
+        elif kind in RESULT_EVENTS:
+            outcome = RESULT_EVENTS[kind]
+            if outcome == "failed" and data.get("ignore_errors"):
+                outcome = "ok"
+            res = data.get("res", {}) or {}
+            if outcome == "ok" and res.get("changed"):
+                h.changed += 1
+            setattr(h, outcome, getattr(h, outcome) + 1)
+            h.state = "failed" if outcome == "failed" else "idle"
+
+    def table(self) -> Any:
+        """The per-host progress as a rich Table (what the live view shows)."""
+        from rich.table import Table
+
+        table = Table(title=self.play or None, title_justify="left", box=None, pad_edge=False)
+        for col in ("host", "ok", "changed", "failed", "now"):
+            table.add_column(col, justify="left" if col in ("host", "now") else "right")
+        now = time.monotonic()
+        for name, h in sorted(self.hosts.items()):
+            doing = {
+                "running": f"{h.task} ({now - h.since:.0f} s)",
+                "failed": f"[red]failed at {h.task}[/red]",
+            }.get(h.state, "[dim]waiting[/dim]" if h.state == "waiting" else "")
+            table.add_row(
+                name,
+                str(h.ok),
+                f"[yellow]{h.changed}[/yellow]" if h.changed else "0",
+                f"[red]{h.failed}[/red]" if h.failed else "0",
+                doing,
+            )
+        return table
 
     def __call__(self, event: Mapping[str, Any]) -> bool:
         kind = event.get("event", "")
         data = event.get("event_data", {}) or {}
+        self._track(kind, data)
         # With -v, Ansible's own output is shown as it comes; failures and messages are
         # still recorded for the summary.
         quiet = self.verbose
@@ -82,6 +149,16 @@ class ProgressView:
                     f"  [yellow]~ {data.get('host')}[/yellow]: {data.get('task')}", highlight=False
                 )
         return True
+
+
+class _Renderable:
+    """Re-renders the view's table at every refresh of the live display."""
+
+    def __init__(self, view: ProgressView) -> None:
+        self.view = view
+
+    def __rich__(self) -> Any:
+        return self.view.table()
 
 
 def ansible_env() -> dict[str, str]:
@@ -121,18 +198,25 @@ def run_playbook(
     view = ProgressView(console, verbose)
     env = ansible_env()
     start = time.monotonic()
-    result = ansible_runner.run(
-        private_data_dir=str(private),
-        project_dir=str(REPO),
-        playbook=playbook,
-        inventory=str(inv),
-        extravars=dict(extravars or {}),
-        limit=limit,
-        envvars=env,
-        event_handler=view,
-        quiet=True,
-        timeout=None,
-    )
+    live: Any = contextlib.nullcontext()
+    if console.is_terminal and not verbose:
+        from rich.live import Live
+
+        # The per-host table stays at the bottom while the play and change lines scroll by.
+        live = Live(_Renderable(view), console=console, refresh_per_second=4, transient=True)
+    with live:
+        result = ansible_runner.run(
+            private_data_dir=str(private),
+            project_dir=str(REPO),
+            playbook=playbook,
+            inventory=str(inv),
+            extravars=dict(extravars or {}),
+            limit=limit,
+            envvars=env,
+            event_handler=view,
+            quiet=True,
+            timeout=None,
+        )
     seconds = time.monotonic() - start
     stats = result.stats or {}
     per_host: dict[str, dict[str, int]] = {}

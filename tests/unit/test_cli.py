@@ -426,3 +426,33 @@ def test_progress_view_verbose_streams_ansibles_output() -> None:
     v, buf = view(verbose=True)
     assert v({"event": "playbook_on_task_start", "stdout": "TASK [Probe] [red]***"}) is True
     assert "TASK [Probe] [red]***" in buf.getvalue()  # printed as is, no markup
+
+
+def test_progress_view_tracks_each_host() -> None:
+    v, _ = view()
+    events: list[dict[str, Any]] = [
+        {"event": "playbook_on_play_start", "event_data": {"play": "Cluster | head"}},
+        {"event": "runner_on_start", "event_data": {"host": "node1", "task": "Write unit"}},
+        {"event": "runner_on_start", "event_data": {"host": "node2", "task": "Write unit"}},
+        {"event": "runner_on_ok", "event_data": {"host": "node1", "res": {"changed": True}}},
+        {"event": "runner_on_ok", "event_data": {"host": "node1", "res": {"changed": False}}},
+        {"event": "runner_on_skipped", "event_data": {"host": "node1"}},
+        {"event": "runner_on_start", "event_data": {"host": "node3", "task": "Probe"}},
+        {"event": "runner_on_failed", "event_data": {"host": "node3", "task": "Probe"}},
+        {"event": "runner_on_failed", "event_data": {"host": "node2", "ignore_errors": True}},
+        {"event": "runner_on_ok", "event_data": {"host": "localhost", "res": {}}},
+    ]
+    for e in events:
+        v(e)
+    assert set(v.hosts) == {"node1", "node2", "node3"}  # localhost (the control node) is not
+    n1, n2, n3 = (v.hosts[h] for h in ("node1", "node2", "node3"))
+    assert (n1.ok, n1.changed, n1.skipped, n1.failed, n1.state) == (2, 1, 1, 0, "idle")
+    assert (n2.ok, n2.failed) == (1, 0)  # an ignored failure counts as ok
+    assert (n3.failed, n3.state, n3.task) == (1, "failed", "Probe")
+    buf = io.StringIO()
+    Console(file=buf, width=120).print(v.table())
+    text = buf.getvalue()
+    assert "Cluster | head" in text
+    assert "failed at Probe" in text
+    row = next(line for line in text.splitlines() if line.startswith("node1"))
+    assert row.split()[1:3] == ["2", "1"]
