@@ -1006,6 +1006,20 @@ def read_state(name: str = DEFAULT_NAME) -> dict[str, Any] | None:
     return data
 
 
+def subset_inventory(name: str, nodes: int) -> Path:
+    """An inventory of the sandbox's first `nodes` hosts (the first is the head), written
+    beside the full one: a smaller cluster on the same hosts, e.g. 1 node vs 3."""
+    state = read_state(name)
+    if state is None:
+        raise SandboxError(f"sandbox {name!r} does not exist: run `raykit sandbox up` first")
+    hosts = [HostSpec(**{f: h[f] for f in HostSpec.__dataclass_fields__}) for h in state["hosts"]]
+    if not 1 <= nodes <= len(hosts):
+        raise SandboxError(f"sandbox {name!r} has {len(hosts)} host(s); cannot make {nodes}")
+    path = state_dir(name) / f"inventory-{nodes}.yml"
+    _write_atomic(path, render_inventory(name, hosts[:nodes], key_path(name)))
+    return path
+
+
 # --------------------------------------------------------------------------------------------
 # up / down / status
 # --------------------------------------------------------------------------------------------
@@ -1308,6 +1322,14 @@ def _cmd_up(args: argparse.Namespace) -> int:
     return _guard("up", run)
 
 
+def _cmd_inventory(args: argparse.Namespace) -> int:
+    def run() -> int:
+        sys.stdout.write(f"{subset_inventory(args.name, args.nodes)}\n")
+        return 0
+
+    return _guard("inventory", run)
+
+
 def _cmd_down(args: argparse.Namespace) -> int:
     def run() -> int:
         down(name=args.name)
@@ -1388,5 +1410,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     up_parser.add_argument(
         "--fresh", action="store_true", help="remove the whole sandbox first, then create it"
     )
+    inv_parser = add(
+        "inventory",
+        "write an inventory of the first N hosts (same hosts, smaller cluster); print its path",
+        _cmd_inventory,
+    )
+    inv_parser.add_argument("--nodes", type=_positive_int, required=True, help="N")
     add("down", "remove the sandbox's containers, network and state", _cmd_down)
     add("status", "show the sandbox's hosts: state, IP, SSH reachability", _cmd_status)

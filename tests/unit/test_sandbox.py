@@ -432,3 +432,25 @@ def test_up_checks_arguments_before_touching_anything(monkeypatch: pytest.Monkey
         sandbox.up(name="raykit-unit-never", hosts=0)
     with pytest.raises(SandboxError, match="invalid sandbox name"):
         sandbox.up(name="No")
+
+
+def test_subset_inventory_keeps_the_first_hosts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sandbox, "state_dir", lambda name="x": tmp_path / name)
+    hosts = sandbox.plan_hosts("lab", 3, ["bookworm", "bookworm", "trixie"], [None, None, 0.5])
+    (tmp_path / "lab").mkdir()
+    sandbox._write_state("lab", hosts, {})
+    path = sandbox.subset_inventory("lab", 1)
+    assert path == tmp_path / "lab" / "inventory-1.yml"
+    inv = yaml.safe_load(path.read_text())["all"]
+    assert list(inv["hosts"]) == ["lab-node1"]
+    assert list(inv["children"]["ray_head"]["hosts"]) == ["lab-node1"]
+    assert not inv["children"]["ray_worker"]["hosts"]
+    assert inv["vars"]["raykit_cluster_name"] == "lab"  # the same cluster, fewer nodes
+    two = yaml.safe_load(sandbox.subset_inventory("lab", 2).read_text())["all"]
+    assert list(two["children"]["ray_worker"]["hosts"]) == ["lab-node2"]
+    with pytest.raises(SandboxError, match="has 3 host"):
+        sandbox.subset_inventory("lab", 4)
+    with pytest.raises(SandboxError, match="does not exist"):
+        sandbox.subset_inventory("other", 1)
