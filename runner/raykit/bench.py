@@ -60,7 +60,7 @@ def workloads_common() -> Any:
 
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
-    return importlib.import_module("workloads._common")
+    return importlib.import_module("workloads.registry")
 
 
 def workload_job(name: str, sets: Sequence[str]) -> Job:
