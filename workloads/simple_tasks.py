@@ -1,6 +1,9 @@
-"""The seed's smoke test: remote tasks that report the node they ran on, sleep, return x*x.
+"""The seed's smoke test: `tasks` remote tasks, each prints the node it runs on, sleeps
+`sleep_s`, and returns x*x with the node's IP.
 
-Run on a cluster node: `python -m workloads.simple_tasks` (connects with address="auto").
+As a benchmark: `python -m workloads simple_tasks --set tasks=5`. As the smoke test, on a
+cluster node: `python workloads/simple_tasks.py [--tasks N] [--sleep-s S] [--json]`
+(connects with address="auto"; --json prints the result dict as the last line).
 """
 
 from __future__ import annotations
@@ -8,35 +11,67 @@ from __future__ import annotations
 import argparse
 import json
 import socket
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import ray
 
+if not __package__:  # run as a file: make the package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from workloads import _common
+
+NAME = "simple_tasks"
+CHOICES: dict[str, tuple[str, ...]] = {}
+
 
 @ray.remote
 def square(x: int, sleep_s: float) -> dict[str, Any]:
-    node_id = ray.get_runtime_context().get_node_id()
-    print(f"task {x} running on node {node_id}")
+    """x*x, and where it ran (self-contained: when this file runs as a script, Ray ships the
+    function by value to nodes that do not have the package)."""
+    ctx = ray.get_runtime_context()
+    node_ip = ray.util.get_node_ip_address()
+    print(f"task {x} running on node {ctx.get_node_id()} ({node_ip})", flush=True)
     time.sleep(sleep_s)
-    return {"x": x, "result": x * x, "node_id": node_id, "hostname": socket.gethostname()}
+    return {
+        "x": x,
+        "result": x * x,
+        "node_ip": node_ip,
+        "hostname": socket.gethostname(),
+        "node_id": ctx.get_node_id(),
+    }
 
 
-def run(tasks: int = 5, sleep_s: float = 1.0) -> dict[str, Any]:
-    """Run `tasks` remote tasks; return the wall time, per-task placement and the results."""
+def run(
+    tasks: int = 5, sleep_s: float = 1.0, progress: _common.ProgressFn | None = None
+) -> dict[str, Any]:
+    """Submit `tasks` tasks at once, wait for all; the result dict of docs/reports.md plus
+    `results` (one {x, result, node_ip, hostname, node_id} per task, in order)."""
+    if tasks < 0:
+        raise ValueError(f"tasks must be >= 0, got {tasks}")
+    if sleep_s < 0:
+        raise ValueError(f"sleep_s must be >= 0, got {sleep_s}")
+    params = {"tasks": tasks, "sleep_s": sleep_s}
+    info = _common.cluster_info()
     start = time.perf_counter()
-    results = ray.get([square.remote(i, sleep_s) for i in range(tasks)])
+    refs = [square.remote(i, sleep_s) for i in range(tasks)]
+    results = _common.wait_all(refs, _common.Progress(progress, tasks))
     wall = time.perf_counter() - start
     per_node: dict[str, int] = {}
     for r in results:
-        per_node[r["hostname"]] = per_node.get(r["hostname"], 0) + 1
-    return {
-        "workload": "simple_tasks",
-        "wall_time_s": round(wall, 3),
-        "tasks": results,
-        "per_node_task_counts": per_node,
-        "checksum": sum(r["result"] for r in results),
-    }
+        per_node[r["node_ip"]] = per_node.get(r["node_ip"], 0) + 1
+    return _common.result(
+        NAME,
+        params,
+        wall_s=wall,
+        tasks=tasks,
+        per_node=per_node,
+        outputs=[r["result"] for r in results],
+        results=results,
+        **info,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -45,14 +80,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sleep-s", type=float, default=1.0)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
-    ray.init(address="auto", logging_level="ERROR", log_to_driver=False)
-    result = run(args.tasks, args.sleep_s)
+    if not ray.is_initialized():
+        ray.init(address="auto", logging_level="ERROR", log_to_driver=False)
+    res = run(args.tasks, args.sleep_s)
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps(res))
     else:
-        for t in result["tasks"]:
-            print(f"task {t['x']}: {t['result']:>3} on {t['hostname']} (node {t['node_id'][:12]})")
-        print(f"wall time: {result['wall_time_s']} s")
+        for t in res["results"]:
+            print(f"task {t['x']}: {t['result']:>3} on {t['hostname']} ({t['node_ip']})")
+        print(f"wall time: {res['wall_s']:.2f} s")
 
 
 if __name__ == "__main__":

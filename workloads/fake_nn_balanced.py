@@ -1,0 +1,116 @@
+"""fake_nn with dynamic dispatch: the same network, inputs and parameters, plus `inflight`.
+
+Not in the seed: its answer to the seed's own finding that round robin lets the slowest node
+set the pace on unequal machines. Each actor keeps up to `inflight` batches outstanding; when
+one finishes (ray.wait), that actor gets the next batch, so a fast node takes more batches.
+Outputs are reassembled in batch order: for the same parameters the checksum equals
+fake_nn's. See workloads/fake_nn.py for the network, the inputs and `placement`.
+
+`python -m workloads fake_nn_balanced --set preset=small --set inflight=2`
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import ray
+
+from workloads import _common
+from workloads.fake_nn import CHOICES as CHOICES
+from workloads.fake_nn import (
+    PRESETS,
+    batch_inputs,
+    batch_sizes,
+    check_params,
+    count_by_node,
+    input_dim,
+    start_actors,
+    stop_actors,
+)
+
+NAME = "fake_nn_balanced"
+
+
+def run(
+    preset: str = "large",
+    task_num: int = 100000,
+    batch_size: int = 10,
+    actors: int = 10,
+    seed: int = 0,
+    placement: str = "spread",
+    weight_scale: float = 1.0,
+    inflight: int = 2,
+    progress: _common.ProgressFn | None = None,
+) -> dict[str, Any]:
+    """Up to `inflight` batches per actor at a time; the next batch goes to whichever actor
+    finished one. Result keys as fake_nn's."""
+    check_params(preset, task_num, batch_size, actors, placement, weight_scale)
+    if inflight < 1:
+        raise ValueError(f"inflight must be >= 1, got {inflight}")
+    params = {
+        "preset": preset,
+        "task_num": task_num,
+        "batch_size": batch_size,
+        "actors": actors,
+        "seed": seed,
+        "placement": placement,
+        "weight_scale": weight_scale,
+        "inflight": inflight,
+    }
+    sizes = batch_sizes(task_num, batch_size)
+    dim = input_dim(preset)
+    total = len(sizes)
+    refs: list[Any] = [None] * total
+    owner: dict[Any, int] = {}  # outstanding ref -> the actor running it
+    per_node: dict[str, int] = {}
+    report = _common.Progress(progress, total)
+    info = _common.cluster_info()
+    t0 = time.perf_counter()
+    handles, ips = start_actors(preset, actors, seed, placement, weight_scale)
+    try:
+        start = time.perf_counter()
+        next_batch = 0
+
+        def submit(actor: int) -> None:
+            nonlocal next_batch
+            i = next_batch
+            next_batch += 1
+            ref = handles[actor].predict.remote(batch_inputs(seed, i, sizes[i], dim))
+            refs[i] = ref
+            owner[ref] = actor
+            per_node[ips[actor]] = per_node.get(ips[actor], 0) + 1
+
+        # One batch to each actor in turn, `inflight` rounds: every actor starts at once.
+        for _ in range(inflight):
+            for actor in range(actors):
+                if next_batch < total:
+                    submit(actor)
+        done = 0
+        if total == 0:
+            report(0)
+        while owner:
+            ready, _ = ray.wait(list(owner), num_returns=1)
+            for ref in ready:
+                actor = owner.pop(ref)
+                done += 1
+                report(done)
+                if next_batch < total:
+                    submit(actor)
+        outputs = ray.get(refs)
+        wall = time.perf_counter() - start
+    finally:
+        stop_actors(handles)
+    return _common.result(
+        NAME,
+        params,
+        wall_s=wall,
+        tasks=total,
+        per_node=per_node,
+        outputs=outputs,
+        setup_s=start - t0,
+        actor_nodes=count_by_node(ips),
+        batches=total,
+        dims=[list(shape) for shape in PRESETS[preset]],
+        **info,
+    )
