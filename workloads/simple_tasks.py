@@ -1,5 +1,7 @@
-"""The seed's smoke test: `tasks` remote tasks, each prints the node it runs on, sleeps
-`sleep_s`, and returns x*x with the node's IP.
+"""The seed's smoke test: remote tasks that say where they run, sleep, and return x*x.
+
+`tasks` tasks, each prints the node it runs on, sleeps `sleep_s` and returns x*x with the
+node's IP (and hostname, for the smoke test's table).
 
 As a benchmark: `python -m workloads simple_tasks --set tasks=5`. As the smoke test, on a
 cluster node: `python workloads/simple_tasks.py [--tasks N] [--sleep-s S] [--json]`
