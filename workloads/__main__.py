@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from typing import Any
 
 import ray
@@ -81,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     res = WORKLOADS[args.name].run(**params, progress=progress)
     for line in _summary(res):
         print(line, flush=True)
-    _common.emit("RESULT", res)
+    # driver_ended (with the manifest's driver_started): the driver's own time, for the runner.
+    _common.emit("RESULT", {**res, "driver_ended": time.time()})
     return 0
 
 

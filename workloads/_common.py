@@ -65,7 +65,10 @@ def emit(kind: str, payload: dict[str, Any]) -> None:
 
 def manifest() -> dict[str, Any]:
     """What this driver runs on: interpreter, venv, Ray. Needs no Ray cluster."""
+    from workloads import STARTED
+
     return {
+        "driver_started": STARTED,
         "python": platform.python_version(),
         "python_executable": sys.executable,
         "venv": sys.prefix,

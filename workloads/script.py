@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     _common.emit("MANIFEST", _common.manifest())
     wall, code = run_script(path, args)
-    _common.emit("RESULT", {"wall_s": wall, "exit_code": code})
+    # driver_ended (with the manifest's driver_started): the driver's own time, for the runner.
+    _common.emit("RESULT", {"wall_s": wall, "exit_code": code, "driver_ended": time.time()})
     return code
 
 

@@ -174,6 +174,11 @@ def cluster_hosts(cluster: Cluster, dashboard_url: str, timeout: float = 5.0) ->
 
 def _run_record(index: int, outcome: JobOutcome, metrics: dict[str, Any], log_name: str) -> dict:
     result = outcome.result
+    # The driver's own life (head clock), and what the runner added around it: submission,
+    # scheduling the driver, noticing the end (control node clock; differences only).
+    started = (outcome.manifest or {}).get("driver_started")
+    ended = (result or {}).get("driver_ended")
+    driver_s = ended - started if isinstance(started, float) and isinstance(ended, float) else None
     return {
         "index": index,
         "job_id": outcome.job_id,
@@ -183,6 +188,8 @@ def _run_record(index: int, outcome: JobOutcome, metrics: dict[str, Any], log_na
         "end": outcome.end,
         "wall_s": round(outcome.wall_s, 3),
         "workload_wall_s": (result or {}).get("wall_s"),
+        "driver_s": round(driver_s, 3) if driver_s is not None else None,
+        "overhead_s": round(outcome.wall_s - driver_s, 3) if driver_s is not None else None,
         "result": result,
         "log": log_name,
         "log_tail": "\n".join(outcome.log.splitlines()[-LOG_TAIL_LINES:]),

@@ -399,7 +399,8 @@ def test_script_wrapper(user_script: Path, args: list[str], code: int) -> None:
     assert [kind for kind, _ in lines] == ["MANIFEST", "RESULT"]
     assert lines[0][1]["python_executable"] == sys.executable
     result = lines[1][1]
-    assert set(result) == {"wall_s", "exit_code"}
+    assert set(result) == {"wall_s", "exit_code", "driver_ended"}
+    assert lines[0][1]["driver_started"] <= result["driver_ended"]
     assert result["exit_code"] == code
     assert isinstance(result["wall_s"], float) and result["wall_s"] >= 0.0
     assert f"argv {args} 42 __main__" in proc.stdout
