@@ -28,13 +28,12 @@ The fixtures in the repository came from the sandbox cluster `raykit-dev` (3 nod
     scripts/record_prometheus.py --name short-run --load 1 \\
         --inventory .raykit/raykit-dev/inventory.yml
     scripts/record_prometheus.py --name short-no-settle --no-settle \\
-        --start $(($(date +%s) - 22)) --end $(($(date +%s) - 20)) \\
-        --inventory .raykit/raykit-dev/inventory.yml
+        --start 1795726320 --end 1795726322 --inventory .raykit/raykit-dev/inventory.yml
 
 (`--extra-node` adds an address that no Ray node has, like an inventory host whose Ray never
 started: Prometheus has no samples for it and the settle wait runs out. `short-no-settle` is
-a 2 s window without the settle wait, shorter than the scrape interval: some nodes have no
-sample in it.)
+a past 2 s window without the settle wait, shorter than the scrape interval, picked from the
+samples' timestamps so that one node only has a sample in it.)
 """
 
 from __future__ import annotations

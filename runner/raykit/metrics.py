@@ -97,6 +97,7 @@ _SERIES_SOURCE = {
 }
 
 MAX_POINTS = 300
+SUBQUERY_STEP_S = 1
 NO_MONITORING = "no monitoring host in the inventory"
 
 
@@ -182,12 +183,14 @@ def cluster_cpu_pct(node_ips: list[str]) -> str:
     return f"sum(max by (ip) ({cpu}) * on(ip) max by (ip) ({count})) / sum(max by (ip) ({count}))"
 
 
-def cluster_queries(node_ips: list[str], range_s: float, scrape_interval: float) -> dict[str, str]:
+def cluster_queries(node_ips: list[str], range_s: float) -> dict[str, str]:
     """Cluster figures over the window. The mean is exact over every sample; the p95 and
-    the maxima of a sum over nodes need the nodes lined up in time, which is a subquery
-    at the scrape interval."""
+    the maxima of a sum over nodes need the nodes lined up in time: a subquery, whose
+    steps Prometheus puts on multiples of its step since the epoch. With 1 s steps and a
+    window that ends on a whole second (`collect` sees to it), the last step is the
+    window's end and no sample escapes between the last step and the end."""
     rng = duration(range_s)
-    sub = f"[{rng}:{duration(scrape_interval)}]"
+    sub = f"[{rng}:{duration(SUBQUERY_STEP_S)}]"
     cpu = selector(CPU, node_ips)
     count = selector(CPU_COUNT, node_ips)
     cpus = f"max by (ip) (max_over_time({count}[{rng}]))"
@@ -239,9 +242,7 @@ def all_queries(node_ips: list[str], range_s: float, scrape_interval: float) -> 
     """Every query of a report, keyed as in `missing`: `nodes.<field>`, `cluster.<field>`,
     `series.<name>` (the last ones for `query_range`)."""
     out = {f"nodes.{k}": q for k, q in node_queries(node_ips, range_s).items()}
-    out |= {
-        f"cluster.{k}": q for k, q in cluster_queries(node_ips, range_s, scrape_interval).items()
-    }
+    out |= {f"cluster.{k}": q for k, q in cluster_queries(node_ips, range_s).items()}
     out |= {f"series.{k}": q for k, q in series_queries(node_ips, scrape_interval).items()}
     return out
 
@@ -440,6 +441,8 @@ def collect(
         stop, reason = _settle(prom, node_ips, end, scrape_interval, sleep, now)
         if reason is not None:
             missing["settle"] = reason
+    # On a whole second, for the subqueries' aligned steps (see cluster_queries).
+    stop = float(math.ceil(stop / SUBQUERY_STEP_S) * SUBQUERY_STEP_S)
     range_s = stop - start
     step = step_for(range_s)
     window_text = f"the {range_s:.1f} s window"
@@ -466,7 +469,7 @@ def collect(
             missing[f"nodes.{name}"] = _absent_reason(prom.url, name, absent, values, window_text)
 
     cluster: dict[str, Any] = block["cluster"]
-    for name, promql in cluster_queries(node_ips, range_s, scrape_interval).items():
+    for name, promql in cluster_queries(node_ips, range_s).items():
         need = _CLUSTER_NEEDS[name]
         lacking = [ip for ip in node_ips if nodes[ip][need] is None]
         if lacking:

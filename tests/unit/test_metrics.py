@@ -152,7 +152,6 @@ class Expected:
         self.stop = ms(f"{block['window']['end']:.3f}")
         self.range_ms = ms(block["window"]["end"] - meta["start"])
         self.lo = self.stop - self.range_ms
-        self.scrape_ms = ms(meta["scrape_interval"])
 
     def samples(self, metric: str, ip: str) -> list[float]:
         return [v for s in self.raw.in_range(metric, ip, self.lo, self.stop) for v in s]
@@ -190,7 +189,7 @@ class Expected:
         return None if last is None or first is None else last - first
 
     def subquery_steps(self) -> list[int]:
-        step = self.scrape_ms
+        step = ms(metrics.SUBQUERY_STEP_S)
         first = step * (self.lo // step)
         if first < self.lo:
             first += step
@@ -301,11 +300,11 @@ def test_node_queries_text() -> None:
 
 
 def test_cluster_queries_text() -> None:
-    q = metrics.cluster_queries(["10.0.0.1"], 30, 5)
+    q = metrics.cluster_queries(["10.0.0.1"], 30)
     assert q["cpu_pct_mean"].startswith("sum((sum by (ip) (sum_over_time(")
     assert "* on(ip) max by (ip) (max_over_time(ray_node_cpu_count{" in q["cpu_pct_mean"]
     assert q["cpu_pct_p95"] == (
-        f"quantile_over_time(0.95, ({metrics.cluster_cpu_pct(['10.0.0.1'])})[30000ms:5000ms])"
+        f"quantile_over_time(0.95, ({metrics.cluster_cpu_pct(['10.0.0.1'])})[30000ms:1000ms])"
     )
     assert metrics.cluster_cpu_pct(["10.0.0.1"]) == (
         'sum(max by (ip) (ray_node_cpu_utilization{ip=~"10\\\\.0\\\\.0\\\\.1"})'
@@ -314,7 +313,7 @@ def test_cluster_queries_text() -> None:
     )
     assert q["mem_used_bytes_max"] == (
         'max_over_time(sum(max by (ip) (ray_node_mem_used{ip=~"10\\\\.0\\\\.0\\\\.1"}))'
-        "[30000ms:5000ms])"
+        "[30000ms:1000ms])"
     )
     assert q["object_store_used_max_bytes"].startswith(
         "max_over_time(sum(max by (NodeAddress) (ray_object_store_used_memory{NodeAddress=~"
@@ -411,7 +410,8 @@ def test_load_window_covers_the_run_and_its_last_scrape() -> None:
     window = block["window"]
     assert window["start"] == meta["start"]
     # Settled: the window ends on the latest of the nodes' first samples after the run.
-    assert meta["end"] < window["end"] <= meta["end"] + 2 * meta["scrape_interval"]
+    assert meta["end"] < window["end"] <= math.ceil(meta["end"] + 2 * meta["scrape_interval"])
+    assert window["end"].is_integer()
     stop = ms(window["end"])
     for ip in IPS:
         after = [t for s in raw.series(metrics.CPU, ip) for t, _ in s if t > ms(meta["end"])]
@@ -444,7 +444,7 @@ def test_node_without_samples_is_missing_by_name() -> None:
     assert absent in block["missing"]["cluster.cpu_pct_mean"]
     # The settle wait ran out on the absent node, after two scrape intervals.
     assert absent in block["missing"]["settle"]
-    assert block["window"]["end"] == pytest.approx(meta["end"] + 2 * meta["scrape_interval"])
+    assert block["window"]["end"] == math.ceil(meta["end"] + 2 * meta["scrape_interval"])
     assert absent not in block["series"]["cpu_pct"]
     assert set(block["series"]["cpu_pct"]) == set(IPS)
 
@@ -455,9 +455,10 @@ def test_window_shorter_than_the_scrape_interval_without_settle() -> None:
     assert block["window"]["end"] == meta["end"]
     assert "settle" not in block["missing"]
     with_samples = [ip for ip in IPS if Expected(meta, block, raw).samples(metrics.CPU, ip)]
-    assert with_samples == ["10.89.154.11"]
-    assert block["nodes"]["10.89.154.11"]["cpu_pct_mean"] is not None
-    for ip in ("10.89.154.12", "10.89.154.13"):
+    assert with_samples == ["10.89.154.12"]
+    assert block["nodes"]["10.89.154.12"]["cpu_pct_mean"] is not None
+    assert block["nodes"]["10.89.154.12"]["net_sent_bytes"] is not None
+    for ip in ("10.89.154.11", "10.89.154.13"):
         assert block["nodes"][ip]["cpu_pct_mean"] is None
         assert block["nodes"][ip]["net_sent_bytes"] is None
         assert ip in block["missing"]["nodes.cpu_pct_mean"]
@@ -642,7 +643,8 @@ def test_settle_waits_for_every_node_then_ends_the_window_on_the_last_sample() -
         return empty(url, data)
 
     block, clock = run(ScriptedSession(answer))
-    assert block["window"]["end"] == 1033.25
+    # The latest of the first samples after the end, up to a whole second.
+    assert block["window"]["end"] == 1034.0
     assert "settle" not in block["missing"]
     assert len(clock.slept) == 2
 
