@@ -227,9 +227,25 @@ def fmt_time(epoch: Any) -> str:
     return datetime.fromtimestamp(float(epoch), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def clean_log(text: Any) -> str:
+    """A log as plain text: terminal colour codes and other control characters removed."""
+    return _CONTROL.sub("", _ANSI.sub("", str(text)))
+
+
+def _first_line(message: Any, limit: int = 300) -> str:
+    """Ray's job message starts with what happened, then repeats the log: keep the first."""
+    lines = [line.strip() for line in clean_log(fmt_text(message)).splitlines() if line.strip()]
+    first = lines[0] if lines else DASH
+    return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
 def md_escape(value: Any) -> str:
     """Text for a Markdown table cell or line: no raw HTML, no table breaks, no links."""
-    text = " ".join(fmt_text(value).split())
+    text = " ".join(clean_log(fmt_text(value)).split())
     text = text.replace("\\", "\\\\").replace("&", "&amp;")
     text = text.replace("<", "&lt;").replace(">", "&gt;")
     for ch in "|[]`*":
@@ -291,7 +307,7 @@ def view(report: Mapping[str, Any]) -> dict[str, Any]:
                 "overhead": fmt_seconds(r.get("overhead_s")),
                 "checksum": fmt_text((result or {}).get("checksum")),
                 "per_node": _per_node(result),
-                "message": fmt_text(r.get("message")) if not _succeeded(r) else "",
+                "message": _first_line(r.get("message")) if not _succeeded(r) else "",
             }
         )
         m = r.get("metrics") or {}
@@ -320,7 +336,7 @@ def view(report: Mapping[str, Any]) -> dict[str, Any]:
         )
         if not _succeeded(r) and r.get("log_tail"):
             tails.append(
-                {"n": number, "job_id": fmt_text(r.get("job_id")), "text": str(r["log_tail"])}
+                {"n": number, "job_id": fmt_text(r.get("job_id")), "text": clean_log(r["log_tail"])}
             )
     return {
         "id": fmt_text(report.get("id")),

@@ -93,7 +93,10 @@ def a_run(index: int, fixture: str, *, ok: bool = True) -> dict[str, Any]:
         "index": index,
         "job_id": f"raysubmit_{index}abc",
         "status": "SUCCEEDED" if ok else "FAILED",
-        "message": "" if ok else "Job entrypoint command failed with exit code 1",
+        "message": ""
+        if ok
+        else "Job entrypoint command failed with exit code 1, last available logs:\n"
+        "Traceback (most recent call last):\nRuntimeError: the workload broke on purpose",
         "start": start,
         "end": end,
         "wall_s": end - start,
@@ -112,7 +115,8 @@ def a_run(index: int, fixture: str, *, ok: bool = True) -> dict[str, Any]:
         "log": f"job-{index + 1}.log",
         "log_tail": ""
         if ok
-        else "about to fail\nTraceback (most recent call last):\n"
+        else "Connected. View the dashboard at \x1b[1m\x1b[32mhttp://10.89.154.11:8265 \x1b[39m\n"
+        "about to fail\nTraceback (most recent call last):\n"
         "RuntimeError: the workload broke on purpose <b>bold</b> ``` fence",
         "metrics": block,
     }
@@ -328,9 +332,15 @@ def test_failed_report_shows_the_failure_and_the_log_tail(failed: dict[str, Any]
     assert md.startswith("# fake_nn: failed\n")
     assert "**Failed:** run 2 FAILED: exit code 1" in md
     assert "## Failure" in md
-    assert "Job entrypoint command failed with exit code 1" in md
-    # The tail in a fence longer than the backticks inside it, verbatim.
-    assert "````text\nabout to fail\nTraceback (most recent call last):\n" in md
+    # Ray's message: its first line (the rest repeats the log).
+    assert "FAILED): Job entrypoint command failed with exit code 1, last available logs:\n" in md
+    # The tail in a fence longer than the backticks inside it, verbatim but for the
+    # terminal's colour codes.
+    assert "\x1b" not in md
+    assert (
+        "````text\nConnected. View the dashboard at http://10.89.154.11:8265 \n"
+        "about to fail\nTraceback (most recent call last):\n"
+    ) in md
     assert "RuntimeError: the workload broke on purpose <b>bold</b> ``` fence\n````" in md
     runs = table_rows(md, "run")
     assert runs[3][2] == "FAILED" and runs[3][4] == "—" and runs[3][6] == "—"
@@ -339,6 +349,7 @@ def test_failed_report_shows_the_failure_and_the_log_tail(failed: dict[str, Any]
     assert "Failed: run 2 FAILED: exit code 1" in html
     assert "the workload broke on purpose &lt;b&gt;bold&lt;/b&gt; ``` fence" in html
     assert "<b>bold" not in html
+    assert "\x1b" not in html
 
 
 def test_report_without_runs_or_hosts_renders(tmp_path: Path) -> None:
