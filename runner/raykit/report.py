@@ -293,7 +293,9 @@ def view(report: Mapping[str, Any]) -> dict[str, Any]:
         }
         for h in manifest.get("hosts") or []
     ]
-    run_rows, run_metrics, tails = [], [], []
+    run_rows: list[dict[str, Any]] = []
+    run_metrics: list[dict[str, Any]] = []
+    tails: list[dict[str, Any]] = []
     for r in runs:
         result = r.get("result") if isinstance(r.get("result"), Mapping) else {}
         number = (r.get("index") or 0) + 1 if isinstance(r.get("index"), int) else len(run_rows) + 1
