@@ -81,6 +81,7 @@ def _measured(args: argparse.Namespace, job_factory: object) -> int:
     """Shared by bench and run: load the cluster, run the job, write and announce the report."""
     from raykit.bench import bench
     from raykit.cluster import ClusterError, load
+    from raykit.jobs import JobError
 
     try:
         job = job_factory()  # type: ignore[operator]
@@ -93,7 +94,7 @@ def _measured(args: argparse.Namespace, job_factory: object) -> int:
             console=err,
             tunnel=args.tunnel,
         )
-    except ClusterError as exc:
+    except (ClusterError, JobError) as exc:
         err.print(f"[red]raykit:[/red] {exc}", highlight=False)
         return 2
     _print_report(doc, paths)

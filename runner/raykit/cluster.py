@@ -167,12 +167,20 @@ def load(inventory: str, *, inventory_json: Mapping[str, Any] | None = None) -> 
 
 def reachable(url: str, timeout: float = 1.5) -> bool:
     """Does a TCP connection to the URL's host and port succeed?"""
+    return _probe(url, timeout) == "open"
+
+
+def _probe(url: str, timeout: float) -> str:
+    """open; refused (the host answers, nothing listens: a tunnel would not help); or
+    unreachable (no route, filtered, timed out: a tunnel through a host may help)."""
     parts = urlsplit(url)
     try:
         with socket.create_connection((parts.hostname or "", parts.port or 80), timeout=timeout):
-            return True
+            return "open"
+    except ConnectionRefusedError:
+        return "refused"
     except OSError:
-        return False
+        return "unreachable"
 
 
 def _free_port() -> int:
@@ -262,9 +270,10 @@ def open_tunnel(
 def endpoint(
     cluster: Cluster, url: str, via: str, mode: str = "auto", notes: list[str] | None = None
 ) -> Iterator[str]:
-    """The URL to use for `url`: itself when reachable (mode auto) or never tunnelling (mode
-    never), else a tunnel through host `via`, closed when the block ends."""
-    if mode == "never" or (mode == "auto" and reachable(url)):
+    """The URL to use for `url`: itself in mode never, or in mode auto when the host answers
+    (a service that is down is reported as such, not hidden behind a tunnel); else a tunnel
+    through host `via`, closed when the block ends."""
+    if mode == "never" or (mode == "auto" and _probe(url, 1.5) != "unreachable"):
         yield url
         return
     tunnel = open_tunnel(cluster.hostvars, via, url)

@@ -61,7 +61,14 @@ class JobOutcome:
 
 def client(dashboard_url: str, token: str) -> Any:
     """Ray's JobSubmissionClient for the dashboard, authenticated with the cluster's token."""
+    import logging
+
     from ray.job_submission import JobSubmissionClient
+
+    # The SDK logs every package upload at INFO (its loggers set their own level): noise
+    # under a progress bar.
+    for name in ("ray.dashboard.modules.dashboard_sdk", "ray.dashboard.modules.job.sdk"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
     try:
         return JobSubmissionClient(dashboard_url, headers={"Authorization": f"Bearer {token}"})

@@ -51,6 +51,7 @@ def test_filter_module_exposes_every_filter_under_the_raykit_prefix() -> None:
         "raykit_oldest_version",
         "raykit_env_file",
         "raykit_usable_build",
+        "raykit_cluster_nodes",
     }
     assert filters["raykit_version_le"] is f.version_le
     assert all(callable(fn) for fn in filters.values())
@@ -435,3 +436,19 @@ def test_env_file_reads_the_shipped_templates_shape() -> None:
 def test_env_file_of_nothing() -> None:
     assert f.env_file("") == {}
     assert f.env_file("# only a comment\n\n") == {}
+
+
+def test_cluster_nodes_head_first_with_preflight_addresses() -> None:
+    hostvars = {
+        "w1": {"raykit_node_address": "10.0.0.12"},
+        "h": {"raykit_node_address": "10.0.0.11"},
+        "w2": {"raykit_node_address": "10.0.0.13"},
+    }
+    assert f.cluster_nodes(["h"], ["w1", "w2"], hostvars) == [
+        {"name": "h", "node_ip": "10.0.0.11", "role": "head"},
+        {"name": "w1", "node_ip": "10.0.0.12", "role": "worker"},
+        {"name": "w2", "node_ip": "10.0.0.13", "role": "worker"},
+    ]
+    assert f.cluster_nodes(["h"], [], hostvars) == [
+        {"name": "h", "node_ip": "10.0.0.11", "role": "head"}
+    ]

@@ -201,3 +201,13 @@ def test_protocol_lines() -> None:
         "progress": None,
         "result": None,
     }
+
+
+def test_auto_does_not_tunnel_to_a_closed_port_on_a_host_that_answers() -> None:
+    # Refused: the host is there, the service is down; a tunnel would only hide that.
+    url = f"http://127.0.0.1:{closed_port()}"
+    notes: list[str] = []
+    c = cluster.Cluster("inv", "lab", {}, {}, token=TOKEN)
+    with cluster.endpoint(c, url, "h", "auto", notes) as used:
+        assert used == url
+    assert notes == []
