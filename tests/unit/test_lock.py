@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import runpy
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -295,3 +296,14 @@ def test_narrow_synthetic_layout() -> None:
 def test_narrow_evaluates_the_full_python_version(python: str, kept: bool) -> None:
     text = "kappa==1.0 ; python_full_version >= '3.11.4' \\\n    --hash=sha256:kkk\n"
     assert ("kappa==1.0" in lft.narrow(text, python, "x86_64")) is kept
+
+
+def test_the_control_node_runs_the_clusters_ray() -> None:
+    # raykit bench talks to the cluster with Ray's own job client: the same Ray version as
+    # the nodes (versions.yml), so the client and the dashboard speak the same API.
+
+    repo = Path(__file__).resolve().parents[2]
+    deps = tomllib.loads((repo / "pyproject.toml").read_text())["project"]["dependencies"]
+    pins = [d for d in deps if re.match(r"ray(\[[^\]]*\])?==", d)]
+    versions = yaml.safe_load((repo / "roles/raykit/defaults/main/versions.yml").read_text())
+    assert pins == [f"ray[default]=={versions['raykit_ray_version']}"]
