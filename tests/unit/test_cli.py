@@ -456,3 +456,81 @@ def test_progress_view_tracks_each_host() -> None:
     assert "failed at Probe" in text
     row = next(line for line in text.splitlines() if line.startswith("node1"))
     assert row.split()[1:3] == ["2", "1"]
+
+
+# ---------------------------------------------------------------------------- bench, run, compare
+
+
+def test_bench_list_names_every_workload(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["bench", "--list"]) == 0
+    names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert names == ["fake_nn", "fake_nn_balanced", "forward_remote", "simple_tasks"]
+
+
+def test_bench_needs_inventory_and_workload(out: io.StringIO) -> None:
+    assert cli.main(["bench", "--workload", "fake_nn"]) == 2
+    assert "-i INVENTORY and --workload NAME are required" in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--workload", "fake_nm"], "unknown workload 'fake_nm'"),
+        (["--workload", "fake_nn", "--set", "task_nun=5"], "task_num"),
+        (["--workload", "fake_nn", "--set", "task_num=many"], "task_num"),
+        (["--workload", "fake_nn", "--set", "preset=huge"], "preset"),
+        (["--workload", "fake_nn", "--set", "novalue"], "novalue"),
+    ],
+)
+def test_bench_bad_workload_input_exits_2_before_the_inventory_is_read(
+    args: list[str], message: str, out: io.StringIO, tmp_path: Path
+) -> None:
+    # The inventory does not even exist: the workload's input is checked first.
+    assert cli.main(["bench", "-i", str(tmp_path / "nope"), *args]) == 2
+    assert message in out.getvalue()
+
+
+def test_bench_undeployed_inventory_exits_2(out: io.StringIO, tmp_path: Path) -> None:
+    assert cli.main(["bench", "-i", str(tmp_path / "nope.yml"), "--workload", "fake_nn"]) == 2
+    assert "does not exist" in out.getvalue()
+
+
+def test_bench_repeat_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["bench", "-i", "inv", "--workload", "fake_nn", "--repeat", "0"])
+    assert exc.value.code == 2
+    assert "must be at least 1" in capsys.readouterr().err
+
+
+def test_run_passes_the_scripts_own_arguments() -> None:
+    args = cli.build_parser().parse_args(
+        ["run", "-i", "inv", "--repeat", "2", "train.py", "--epochs", "3", "-i", "x"]
+    )
+    assert (args.script, args.args, args.repeat, args.inventory) == (
+        "train.py",
+        ["--epochs", "3", "-i", "x"],
+        2,
+        "inv",
+    )
+    assert args.tunnel == "auto" and args.reports == "reports"
+
+
+def test_run_missing_script_exits_2(out: io.StringIO, tmp_path: Path) -> None:
+    assert cli.main(["run", "-i", "inv", str(tmp_path / "nope.py")]) == 2
+    assert "nope.py does not exist" in out.getvalue()
+
+
+def test_run_script_outside_its_working_dir_exits_2(out: io.StringIO, tmp_path: Path) -> None:
+    script = tmp_path / "a.py"
+    script.write_text("print(1)\n")
+    (tmp_path / "sub").mkdir()
+    argv = ["run", "-i", "inv", "--working-dir", str(tmp_path / "sub"), str(script)]
+    assert cli.main(argv) == 2
+    assert "is not inside --working-dir" in out.getvalue()
+
+
+def test_compare_errors_exit_2(out: io.StringIO, tmp_path: Path) -> None:
+    assert cli.main(["compare", str(tmp_path / "missing")]) == 2
+    (tmp_path / "other.json").write_text('{"hello": 1}')
+    assert cli.main(["compare", str(tmp_path / "other.json")]) == 2
+    assert "raykit compare" in out.getvalue()
