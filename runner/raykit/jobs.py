@@ -67,7 +67,11 @@ def client(dashboard_url: str, token: str) -> Any:
 
     # The SDK logs every package upload at INFO (its loggers set their own level): noise
     # under a progress bar.
-    for name in ("ray.dashboard.modules.dashboard_sdk", "ray.dashboard.modules.job.sdk"):
+    for name in (
+        "ray.dashboard.modules.dashboard_sdk",
+        "ray.dashboard.modules.job.sdk",
+        "ray._private.runtime_env.packaging",
+    ):
         logging.getLogger(name).setLevel(logging.WARNING)
 
     try:
