@@ -1,7 +1,7 @@
 # The two set-up commands of the README; everything they need is installed on the way.
-.PHONY: demo test lint unit integration molecule bench clean
+.PHONY: demo test lint unit integration molecule bench bench-runner clean
 
-demo:           ## sandbox lab, full deploy, the seed's smoke test
+demo:           ## sandbox lab, full deploy, the seed's workloads on 1 then 3 nodes, reports
 	scripts/demo.sh
 
 test:           ## every test: lint, unit, integration, molecule (cluster)
@@ -15,3 +15,6 @@ unit:
 
 bench:          ## converge timings on the sandbox (prints numbers)
 	scripts/bootstrap.sh test && .venv/bin/python scripts/bench_converge.py
+
+bench-runner:   ## the runner's overhead; balanced vs round-robin on a slow worker (prints numbers)
+	scripts/bootstrap.sh test && .venv/bin/python scripts/bench_runner.py

@@ -209,7 +209,7 @@ def _columns(comparison: Comparison) -> list[tuple[str, int, bool]]:
     for i, lab in enumerate(comparison.labels):
         cols.append((lab, i, False))
         if i > 0:
-            cols.append((f"{i + 1} vs 1", i, True))
+            cols.append((f"#{i + 1} ÷ #1", i, True))
     return cols
 
 

@@ -175,7 +175,7 @@ def test_render_markdown() -> None:
     lines = md.splitlines()
     table = [line for line in lines if line.startswith("|")]
     cells = [[c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]] for line in table]
-    assert cells[0] == ["metric", "fake_nn · 1 node", r"x\|&lt;b&gt;\[y\](z) · 2 nodes", "2 vs 1"]
+    assert cells[0] == ["metric", "fake_nn · 1 node", r"x\|&lt;b&gt;\[y\](z) · 2 nodes", "#2 ÷ #1"]
     assert len({len(r) for r in cells}) == 1
     assert cells[2] == ["report", a["id"], report.md_escape(b["id"]), ""]
     assert ["wall time (median)", "10.00 s", "5.200 s", f"0.52{X}"] in cells
@@ -200,5 +200,5 @@ def test_render_terminal_single_report_has_no_ratio_column() -> None:
     console = Console(record=True, width=100, color_system=None)
     compare.render_terminal(console, [make()])
     out = console.export_text()
-    assert "vs 1" not in out and f"{X}" not in out and "note:" not in out
+    assert "÷ #1" not in out and f"{X}" not in out and "note:" not in out
     assert "10.00 s" in out
