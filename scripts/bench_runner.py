@@ -13,7 +13,8 @@ Prints numbers; asserts nothing about them. Two sandboxes of its own, removed at
    (the next batch to whichever actor is free), same parameters and checksum; the ratio of
    their workload wall times.
 
-    .venv/bin/python scripts/bench_runner.py [--runs 5] [--task-num 3000] [--keep]
+    .venv/bin/python scripts/bench_runner.py [--runs 5] [--task-num 10000] [--keep]
+                                             [--only overhead|dispatch]
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ def sandbox_cluster(name: str, hosts: int, cpus: str | None) -> str:
     if cpus:
         args += ["--cpus", cpus]
     inv = raykit(*args)
-    raykit("up", "-i", inv, capture=False)
+    # Every node says 2 CPUs, as identical machines would (a CPU-limited container would
+    # otherwise report fewer, or none, and get no actors: no slow node to measure).
+    raykit("up", "-i", inv, "-e", "ray_node_num_cpus=2", capture=False)
     return inv
 
 
@@ -99,8 +102,10 @@ def dispatch(inv: str, reports: Path, task_num: int) -> None:
     for label, doc in (("fake_nn (round-robin)", rr), ("fake_nn_balanced", bal)):
         res = doc["runs"][0]["result"]
         print(
-            f"{label:24} workload {res['wall_s']:7.2f} s  per node "
+            f"{label:24} workload {res['wall_s']:7.2f} s  batches per node "
             + ", ".join(f"{ip}={n}" for ip, n in sorted(res["per_node"].items()))
+            + "  actors per node "
+            + ", ".join(f"{ip}={n}" for ip, n in sorted(res["actor_nodes"].items()))
         )
     same = rr["runs"][0]["result"]["checksum"] == bal["runs"][0]["result"]["checksum"]
     ratio = rr["runs"][0]["result"]["wall_s"] / bal["runs"][0]["result"]["wall_s"]
@@ -110,16 +115,19 @@ def dispatch(inv: str, reports: Path, task_num: int) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--task-num", type=int, default=3000)
+    parser.add_argument("--task-num", type=int, default=10000)
     parser.add_argument("--keep", action="store_true", help="leave the sandboxes up")
+    parser.add_argument("--only", choices=("overhead", "dispatch"), help="run one of the two parts")
     args = parser.parse_args()
     reports = Path(tempfile.mkdtemp(prefix="raykit-bench-reports-"))
     names = ["raykit-bench-run", "raykit-bench-cpu"]
     try:
-        overhead(sandbox_cluster(names[0], 2, None), reports, args.runs)
-        if not args.keep:
-            raykit("sandbox", "down", "--name", names[0], capture=False)
-        dispatch(sandbox_cluster(names[1], 3, "1,1,0.25"), reports, args.task_num)
+        if args.only in (None, "overhead"):
+            overhead(sandbox_cluster(names[0], 2, None), reports, args.runs)
+            if not args.keep:
+                raykit("sandbox", "down", "--name", names[0], capture=False)
+        if args.only in (None, "dispatch"):
+            dispatch(sandbox_cluster(names[1], 3, "1,1,0.25"), reports, args.task_num)
     finally:
         if not args.keep:
             for name in names:
