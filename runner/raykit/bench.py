@@ -249,8 +249,11 @@ def bench(
     error: str | None = None
     manifest: dict[str, Any] = {}
     created = time.time()
-    rid = report.new_id(job.name, created)
+    rid, out = claim_report_dir(reports_dir, report.new_id(job.name, created))
     with contextlib.ExitStack() as stack:
+        # An error before any run (the cluster could not be reached): no empty report
+        # directory stays behind.
+        stack.push(lambda kind, *_: _drop_if_empty(out) if kind is not None else None)
         for path in job.cleanup:
             stack.callback(shutil.rmtree, path, ignore_errors=True)
         dash = stack.enter_context(
@@ -330,11 +333,29 @@ def bench(
         "runs": runs,
         "summary": report.summarize_runs(runs),
     }
-    out = reports_dir / rid
     paths = report.write(doc, out)
     for name, text in logs.items():
         (out / name).write_text(text)
     return doc, paths
+
+
+def _drop_if_empty(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.rmdir()  # only succeeds when empty
+
+
+def claim_report_dir(reports_dir: Path, rid: str) -> tuple[str, Path]:
+    """Create the report's directory before the run; a second report of the same name in the
+    same second (two commands at once) gets `-2`, `-3`, ... instead of overwriting."""
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 1000):
+        candidate = rid if n == 1 else f"{rid}-{n}"
+        try:
+            (reports_dir / candidate).mkdir()
+        except FileExistsError:
+            continue
+        return candidate, reports_dir / candidate
+    raise ClusterError(f"cannot create a report directory for {rid} in {reports_dir}")
 
 
 def _note_manifest(manifest: dict[str, Any], outcome: JobOutcome) -> None:

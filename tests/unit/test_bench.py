@@ -232,3 +232,31 @@ def test_script_job_with_a_working_dir(tmp_path: Path) -> None:
     job = bench.script_job(str(script), [], str(tmp_path))
     assert job.working_dir == tmp_path.resolve() and not job.cleanup
     assert job.entry_args == ["workloads.script", "pkg/main.py"]
+
+
+def test_report_dirs_never_collide(tmp_path: Path) -> None:
+    first = bench.claim_report_dir(tmp_path / "r", "20261126T210455Z-fake_nn")
+    second = bench.claim_report_dir(tmp_path / "r", "20261126T210455Z-fake_nn")
+    assert first == ("20261126T210455Z-fake_nn", tmp_path / "r" / "20261126T210455Z-fake_nn")
+    assert second[0] == "20261126T210455Z-fake_nn-2" and second[1].is_dir()
+
+
+def test_an_unreachable_cluster_leaves_no_empty_report_dir(
+    fake: FakeJobs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreachable(url: str, token: str) -> FakeJobs:
+        raise jobs.JobError("cannot reach Ray's Jobs API at http://127.0.0.1:9: refused")
+
+    monkeypatch.setattr(bench, "client", unreachable)
+    with pytest.raises(jobs.JobError):
+        run(tmp_path, 1)
+    assert list(tmp_path.iterdir()) == []
+    doc, paths, _ = run_ok(tmp_path, fake, monkeypatch)
+    assert paths["json"].parent.parent == tmp_path and doc["status"] == "succeeded"
+
+
+def run_ok(
+    tmp_path: Path, fake: FakeJobs, monkeypatch: pytest.MonkeyPatch
+) -> tuple[dict[str, Any], dict[str, Path], str]:
+    monkeypatch.setattr(bench, "client", lambda url, token: fake)
+    return run(tmp_path, 1)
