@@ -211,3 +211,10 @@ def test_auto_does_not_tunnel_to_a_closed_port_on_a_host_that_answers() -> None:
     with cluster.endpoint(c, url, "h", "auto", notes) as used:
         assert used == url
     assert notes == []
+
+
+def test_probe_tells_refused_from_unreachable() -> None:
+    assert cluster._probe(f"http://127.0.0.1:{closed_port()}", 0.5) == "refused"
+    # TEST-NET-1 (RFC 5737): nothing answers there; no route or a timeout, either way a
+    # tunnel through a host of the inventory is the thing to try.
+    assert cluster._probe("http://192.0.2.1:8265", 0.3) == "unreachable"
