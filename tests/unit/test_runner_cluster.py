@@ -213,8 +213,17 @@ def test_auto_does_not_tunnel_to_a_closed_port_on_a_host_that_answers() -> None:
     assert notes == []
 
 
-def test_probe_tells_refused_from_unreachable() -> None:
+def test_probe_tells_refused_from_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
     assert cluster._probe(f"http://127.0.0.1:{closed_port()}", 0.5) == "refused"
-    # TEST-NET-1 (RFC 5737): nothing answers there; no route or a timeout, either way a
-    # tunnel through a host of the inventory is the thing to try.
-    assert cluster._probe("http://192.0.2.1:8265", 0.3) == "unreachable"
+
+    # No route or a timeout (what a firewalled or NATed network gives; this machine's own
+    # network rejects at once, so the failures are simulated): a tunnel is the thing to try.
+    def fail(exc: OSError) -> Any:
+        def connect(*args: Any, **kwargs: Any) -> Any:
+            raise exc
+
+        return connect
+
+    for exc in (TimeoutError("timed out"), OSError(113, "No route to host")):
+        monkeypatch.setattr(socket, "create_connection", fail(exc))
+        assert cluster._probe("http://192.0.2.1:8265", 0.3) == "unreachable"
