@@ -120,6 +120,54 @@ def check_params(
         raise ValueError(f"weight_scale must be finite, got {weight_scale}")
 
 
+def checked_params(
+    preset: str,
+    task_num: int,
+    batch_size: int,
+    actors: int,
+    seed: int,
+    placement: str,
+    weight_scale: float,
+) -> dict[str, Any]:
+    """The parameters as the result records them, after check_params."""
+    check_params(preset, task_num, batch_size, actors, placement, weight_scale)
+    return {
+        "preset": preset,
+        "task_num": task_num,
+        "batch_size": batch_size,
+        "actors": actors,
+        "seed": seed,
+        "placement": placement,
+        "weight_scale": weight_scale,
+    }
+
+
+def nn_result(
+    name: str,
+    params: dict[str, Any],
+    wall: float,
+    per_node: dict[str, int],
+    outputs: Sequence[Any],
+    setup_s: float,
+    ips: Sequence[str],
+    info: dict[str, Any],
+) -> dict[str, Any]:
+    """The result of a fake_nn run (either dispatch): one batch is one call."""
+    return _common.result(
+        name,
+        params,
+        wall_s=wall,
+        tasks=len(outputs),
+        per_node=per_node,
+        outputs=outputs,
+        setup_s=setup_s,
+        actor_nodes=count_by_node(ips),
+        batches=len(outputs),
+        dims=[list(shape) for shape in PRESETS[params["preset"]]],
+        **info,
+    )
+
+
 def start_actors(
     preset: str, actors: int, seed: int, placement: str, weight_scale: float
 ) -> tuple[list[Any], list[str]]:
@@ -160,16 +208,7 @@ def run(
 
     The result dict of docs/reports.md plus `setup_s`, `actor_nodes` ({node_ip: actors}),
     `batches`, `dims` and the cluster's CPUs and nodes."""
-    check_params(preset, task_num, batch_size, actors, placement, weight_scale)
-    params = {
-        "preset": preset,
-        "task_num": task_num,
-        "batch_size": batch_size,
-        "actors": actors,
-        "seed": seed,
-        "placement": placement,
-        "weight_scale": weight_scale,
-    }
+    params = checked_params(preset, task_num, batch_size, actors, seed, placement, weight_scale)
     sizes = batch_sizes(task_num, batch_size)
     dim = input_dim(preset)
     info = _common.cluster_info()
@@ -185,16 +224,5 @@ def run(
         wall = time.perf_counter() - start
     finally:
         stop_actors(handles)
-    return _common.result(
-        NAME,
-        params,
-        wall_s=wall,
-        tasks=len(refs),
-        per_node=count_by_node([ips[i % actors] for i in range(len(refs))]),
-        outputs=outputs,
-        setup_s=start - t0,
-        actor_nodes=count_by_node(ips),
-        batches=len(refs),
-        dims=[list(shape) for shape in PRESETS[preset]],
-        **info,
-    )
+    per_node = count_by_node([ips[i % actors] for i in range(len(refs))])
+    return nn_result(NAME, params, wall, per_node, outputs, start - t0, ips, info)

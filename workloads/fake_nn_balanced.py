@@ -19,12 +19,11 @@ import ray
 from workloads import _common
 from workloads.fake_nn import CHOICES as CHOICES
 from workloads.fake_nn import (
-    PRESETS,
     batch_inputs,
     batch_sizes,
-    check_params,
-    count_by_node,
+    checked_params,
     input_dim,
+    nn_result,
     start_actors,
     stop_actors,
 )
@@ -45,19 +44,10 @@ def run(
 ) -> dict[str, Any]:
     """Up to `inflight` batches per actor at a time; the next batch goes to whichever actor
     finished one. Result keys as fake_nn's."""
-    check_params(preset, task_num, batch_size, actors, placement, weight_scale)
+    params = checked_params(preset, task_num, batch_size, actors, seed, placement, weight_scale)
     if inflight < 1:
         raise ValueError(f"inflight must be >= 1, got {inflight}")
-    params = {
-        "preset": preset,
-        "task_num": task_num,
-        "batch_size": batch_size,
-        "actors": actors,
-        "seed": seed,
-        "placement": placement,
-        "weight_scale": weight_scale,
-        "inflight": inflight,
-    }
+    params["inflight"] = inflight
     sizes = batch_sizes(task_num, batch_size)
     dim = input_dim(preset)
     total = len(sizes)
@@ -101,16 +91,4 @@ def run(
         wall = time.perf_counter() - start
     finally:
         stop_actors(handles)
-    return _common.result(
-        NAME,
-        params,
-        wall_s=wall,
-        tasks=total,
-        per_node=per_node,
-        outputs=outputs,
-        setup_s=start - t0,
-        actor_nodes=count_by_node(ips),
-        batches=total,
-        dims=[list(shape) for shape in PRESETS[preset]],
-        **info,
-    )
+    return nn_result(NAME, params, wall, per_node, outputs, start - t0, ips, info)
