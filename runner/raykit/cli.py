@@ -160,9 +160,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _measured_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--repeat", type=_positive, default=1, help="runs, one report (default 1)")
     p.add_argument(
-        "--reports", default="reports", help="where reports are written (default: ./reports)"
+        "--repeat", type=_positive, default=1, metavar="N", help="runs, one report (default 1)"
+    )
+    p.add_argument(
+        "--reports",
+        default="reports",
+        metavar="DIR",
+        help="where reports are written (default: ./reports)",
     )
     p.add_argument(
         "--tunnel",
