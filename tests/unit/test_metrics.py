@@ -13,8 +13,7 @@ import json
 import math
 import re
 import socket
-from collections import defaultdict, deque
-from pathlib import Path
+from collections import defaultdict
 from typing import Any
 
 import numpy as np
@@ -22,8 +21,16 @@ import pytest
 import requests
 
 from raykit import metrics
+from support import (
+    PROMETHEUS_FIXTURES as FIXTURES,
+)
+from support import (
+    FakeResponse,
+    ReplaySession,
+    collect_recorded,
+    load_prometheus_fixture,
+)
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "prometheus"
 RECORDED = sorted(p.name for p in FIXTURES.iterdir() if (p / "meta.json").exists())
 LOOKBACK_MS = 300_000
 IPS = ["10.89.154.11", "10.89.154.12", "10.89.154.13"]
@@ -32,73 +39,9 @@ IPS = ["10.89.154.11", "10.89.154.12", "10.89.154.13"]
 # --- replaying recorded answers ------------------------------------------------------------
 
 
-class FakeResponse:
-    def __init__(self, status: int, body: Any) -> None:
-        self.status_code = status
-        self._body = body
-        self.text = body if isinstance(body, str) else json.dumps(body)
-
-    def json(self) -> Any:
-        if isinstance(self._body, str):
-            return json.loads(self._body)  # raises ValueError, as requests does
-        return self._body
-
-
-class ReplaySession:
-    """Serves the recorded answer to the exact same request (path and form parameters)."""
-
-    def __init__(self, exchanges: list[dict[str, Any]]) -> None:
-        self.answers: dict[tuple[str, tuple[tuple[str, str], ...]], deque[FakeResponse]] = (
-            defaultdict(deque)
-        )
-        for ex in exchanges:
-            key = (ex["path"], tuple(sorted(ex["params"].items())))
-            self.answers[key].append(FakeResponse(ex["status"], ex["body"]))
-        self.calls = 0
-
-    def post(self, url: str, data: dict[str, str], timeout: float) -> FakeResponse:
-        self.calls += 1
-        key = (re.sub(r"^https?://[^/]+", "", url), tuple(sorted(data.items())))
-        if not self.answers.get(key):
-            raise AssertionError(
-                f"no recorded answer for {key}: the PromQL changed? "
-                "re-record with scripts/record_prometheus.py"
-            )
-        return self.answers[key].popleft()
-
-    def unused(self) -> int:
-        return sum(len(q) for q in self.answers.values())
-
-
-def load_fixture(name: str) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
-    d = FIXTURES / name
-    return (
-        json.loads((d / "meta.json").read_text()),
-        json.loads((d / "exchanges.json").read_text()),
-        json.loads((d / "raw.json").read_text()),
-    )
-
-
 def replay(name: str) -> tuple[dict[str, Any], dict[str, Any], ReplaySession, Raw]:
-    meta, exchanges, raw = load_fixture(name)
-    session = ReplaySession(exchanges)
-    clock = iter(meta["clock"])
-
-    def sleep(_: float) -> None:
-        pass
-
-    block = metrics.collect(
-        meta["prom_url"],
-        meta["node_ips"],
-        meta["start"],
-        meta["end"],
-        scrape_interval=meta["scrape_interval"],
-        settle=meta["settle"],
-        session=session,  # type: ignore[arg-type]
-        sleep=sleep,
-        now=lambda: next(clock),
-    )
-    return meta, block, session, Raw(raw)
+    meta, block, session = collect_recorded(name)
+    return meta, block, session, Raw(load_prometheus_fixture(name)[2])
 
 
 # --- the expected figures, from the raw samples --------------------------------------------

@@ -14,7 +14,6 @@ import os
 import re
 import subprocess
 import sys
-from collections import defaultdict, deque
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,48 +21,15 @@ from typing import Any
 import pytest
 
 from raykit import metrics, report
+from support import collect_recorded
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "prometheus"
 HOSTILE = '<script>alert("x")</script>'
 IPS = ["10.89.154.11", "10.89.154.12", "10.89.154.13"]
 
 
-class _Answer:
-    def __init__(self, status: int, body: Any) -> None:
-        self.status_code, self._body, self.text = status, body, json.dumps(body)
-
-    def json(self) -> Any:
-        return self._body
-
-
-class _Replay:
-    def __init__(self, exchanges: list[dict[str, Any]]) -> None:
-        self.answers: dict[Any, deque[_Answer]] = defaultdict(deque)
-        for ex in exchanges:
-            key = (ex["path"], tuple(sorted(ex["params"].items())))
-            self.answers[key].append(_Answer(ex["status"], ex["body"]))
-
-    def post(self, url: str, data: dict[str, str], timeout: float) -> _Answer:
-        path = re.sub(r"^https?://[^/]+", "", url)
-        return self.answers[(path, tuple(sorted(data.items())))].popleft()
-
-
 def collected(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(meta, metrics block) of a recorded fixture."""
-    d = FIXTURES / name
-    meta = json.loads((d / "meta.json").read_text())
-    clock = iter(meta["clock"])
-    block = metrics.collect(
-        meta["prom_url"],
-        meta["node_ips"],
-        meta["start"],
-        meta["end"],
-        scrape_interval=meta["scrape_interval"],
-        settle=meta["settle"],
-        session=_Replay(json.loads((d / "exchanges.json").read_text())),  # type: ignore[arg-type]
-        sleep=lambda _: None,
-        now=lambda: next(clock),
-    )
+    meta, block, _ = collect_recorded(name)
     return meta, block
 
 
