@@ -281,43 +281,47 @@ def bench(
             "hosts": cluster_hosts(cluster, dash),
         }
         python = f"{cluster.access['venv']}/bin/python"
-        for i in range(repeat):
-            label = f"{job.name} {i + 1}/{repeat}" if repeat > 1 else job.name
-            interrupted = False
-            try:
-                with _progress(console, label) as (on_progress, on_status):
-                    outcome = run_job(
-                        jobs,
-                        job.entrypoint(python),
-                        runtime_env=job.runtime_env(),
-                        metadata={"raykit_report": rid, "raykit_run": str(i)},
-                        on_progress=on_progress,
-                        on_status=on_status,
-                    )
-            except JobInterrupted as exc:
-                outcome, interrupted = exc.outcome, True
-            except JobError as exc:
-                error = str(exc)
-                break
-            _note_manifest(manifest, outcome)
-            mx = metrics.collect(
-                prom,
-                [h["node_ip"] for h in manifest["hosts"]],
-                outcome.start,
-                outcome.end,
-                scrape_interval=interval,
-                settle=settle and not interrupted,
-            )
-            log_name = f"job-{i + 1}.log"
-            logs[log_name] = outcome.log
-            runs.append(_run_record(i, outcome, mx, log_name))
-            _print_run(console, label, outcome)
-            if interrupted:
-                error = f"run {i + 1} interrupted (Ctrl-C); job {outcome.job_id} stopped"
-                break
-            if not outcome.ok:
-                error = _failure_line(i, outcome)
-                break
+        try:
+            for i in range(repeat):
+                label = f"{job.name} {i + 1}/{repeat}" if repeat > 1 else job.name
+                interrupted = False
+                try:
+                    with _progress(console, label) as (on_progress, on_status):
+                        outcome = run_job(
+                            jobs,
+                            job.entrypoint(python),
+                            runtime_env=job.runtime_env(),
+                            metadata={"raykit_report": rid, "raykit_run": str(i)},
+                            on_progress=on_progress,
+                            on_status=on_status,
+                        )
+                except JobInterrupted as exc:
+                    outcome, interrupted = exc.outcome, True
+                except JobError as exc:
+                    error = str(exc)
+                    break
+                _note_manifest(manifest, outcome)
+                mx = metrics.collect(
+                    prom,
+                    [h["node_ip"] for h in manifest["hosts"]],
+                    outcome.start,
+                    outcome.end,
+                    scrape_interval=interval,
+                    settle=settle and not interrupted,
+                )
+                log_name = f"job-{i + 1}.log"
+                logs[log_name] = outcome.log
+                runs.append(_run_record(i, outcome, mx, log_name))
+                _print_run(console, label, outcome)
+                if interrupted:
+                    error = f"run {i + 1} interrupted (Ctrl-C); job {outcome.job_id} stopped"
+                    break
+                if not outcome.ok:
+                    error = _failure_line(i, outcome)
+                    break
+        except KeyboardInterrupt:
+            # Ctrl-C between jobs or while Prometheus is asked: the runs done so far stay.
+            error = f"interrupted (Ctrl-C) after {len(runs)} complete run(s)"
     status = "succeeded" if error is None and len(runs) == repeat else "failed"
     doc = {
         "schema": 1,

@@ -260,3 +260,25 @@ def run_ok(
 ) -> tuple[dict[str, Any], dict[str, Path], str]:
     monkeypatch.setattr(bench, "client", lambda url, token: fake)
     return run(tmp_path, 1)
+
+
+def test_ctrl_c_while_prometheus_is_asked_keeps_the_runs_done(
+    fake: FakeJobs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from raykit import metrics
+
+    real = metrics.collect
+    calls = []
+
+    def collect(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(metrics, "collect", collect)
+    doc, paths, _ = run(tmp_path, 3)
+    assert doc["status"] == "failed"
+    assert doc["error"] == "interrupted (Ctrl-C) after 1 complete run(s)"
+    assert [r["job_id"] for r in doc["runs"]] == ["job-0"]
+    assert json.loads(paths["json"].read_text())["runs"][0]["result"]["tasks"] == 5
