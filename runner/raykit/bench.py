@@ -23,7 +23,7 @@ from rich.console import Console
 
 from raykit import __version__
 from raykit.cluster import Cluster, ClusterError, endpoint
-from raykit.jobs import JobError, JobInterrupted, JobOutcome, client, run_job
+from raykit.jobs import JobError, JobInterrupted, JobOutcome, client, run_job, workloads_module
 from raykit.playbooks import REPO
 
 WORKLOADS_DIR = REPO / "workloads"
@@ -53,14 +53,8 @@ class Job:
 
 
 def workloads_common() -> Any:
-    """The workloads package's registry and parameter parsing (the package ships to the
-    cluster with each job; the control node reads it from the repository)."""
-    import importlib
-    import sys
-
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    return importlib.import_module("workloads.registry")
+    """The workloads package's registry and parameter parsing."""
+    return workloads_module("workloads.registry")
 
 
 def workload_job(name: str, sets: Sequence[str]) -> Job:

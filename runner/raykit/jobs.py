@@ -7,13 +7,14 @@ Everything else in the log is the job's own output, kept in the report.
 
 from __future__ import annotations
 
-import json
+import importlib
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
-PREFIX = "RAYKIT_"
 TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
 
 
@@ -21,20 +22,28 @@ class JobError(Exception):
     """The job could not be submitted or followed (not: the job itself failed)."""
 
 
+def workloads_module(name: str) -> ModuleType:
+    """A module of the `workloads` package, which ships to the cluster with every job; the
+    control node imports it from the repository (it is not installed in the venv)."""
+    from raykit.playbooks import REPO
+
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    return importlib.import_module(name)
+
+
 def parse_protocol(log: str) -> dict[str, Any]:
-    """The protocol lines of a driver log: manifest, last progress, result (each or None)."""
+    """The protocol lines of a driver log: manifest, last progress, result (each or None),
+    read with the workloads' own parser; a garbled line is skipped."""
+    parse_line = workloads_module("workloads._common").parse_line
     out: dict[str, Any] = {"manifest": None, "progress": None, "result": None}
     for line in log.splitlines():
-        if not line.startswith(PREFIX):
-            continue
-        kind, _, payload = line[len(PREFIX) :].partition(" ")
-        key = kind.lower()
-        if key not in out:
-            continue
         try:
-            out[key] = json.loads(payload)
+            parsed = parse_line(line)
         except ValueError:
             continue
+        if parsed is not None:
+            out[parsed[0].lower()] = parsed[1]
     return out
 
 
