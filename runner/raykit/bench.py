@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import requests
-import yaml
 from rich.console import Console
 
 from raykit import __version__
@@ -28,7 +27,6 @@ from raykit.playbooks import REPO
 
 WORKLOADS_DIR = REPO / "workloads"
 LOG_TAIL_LINES = 40
-DEFAULT_SCRAPE_S = 5.0
 
 
 @dataclass
@@ -106,30 +104,6 @@ def script_job(script: str, argv: Sequence[str], working_dir: str | None) -> Job
 
 
 # --------------------------------------------------------------------------------------------
-
-
-def scrape_interval(prom_url: str | None, timeout: float = 3.0) -> float:
-    """Prometheus' global scrape interval in seconds, from its own config (else 5 s)."""
-    if not prom_url:
-        return DEFAULT_SCRAPE_S
-    try:
-        r = requests.get(f"{prom_url}/api/v1/status/config", timeout=timeout)
-        text = r.json()["data"]["yaml"]
-        value = str(yaml.safe_load(text)["global"]["scrape_interval"])
-    except Exception:  # the metrics step reports Prometheus' problems itself
-        return DEFAULT_SCRAPE_S
-    return _duration_s(value) or DEFAULT_SCRAPE_S
-
-
-def _duration_s(text: str) -> float | None:
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-    for unit in ("ms", "s", "m", "h"):
-        if text.endswith(unit):
-            try:
-                return float(text[: -len(unit)]) * units[unit]
-            except ValueError:
-                return None
-    return None
 
 
 def cluster_hosts(cluster: Cluster, dashboard_url: str, timeout: float = 5.0) -> list[dict]:
@@ -260,7 +234,7 @@ def bench(
                 prom = stack.enter_context(endpoint(cluster, prom, via, tunnel, notes))
             except ClusterError as exc:
                 notes.append(f"Prometheus: {exc}")
-        interval = scrape_interval(prom)
+        interval = metrics.scrape_interval(prom)
         jobs = client(dash, cluster.token)
         manifest = {
             "raykit_version": __version__,

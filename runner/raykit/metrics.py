@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+import yaml
 
 # Ray's metric names (ray-facts.md, "Metrics").
 CPU = "ray_node_cpu_utilization"
@@ -99,6 +100,8 @@ _SERIES_SOURCE = {
 MAX_POINTS = 300
 SUBQUERY_STEP_S = 1
 NO_MONITORING = "no monitoring host in the inventory"
+# Used when Prometheus cannot say its own scrape interval.
+DEFAULT_SCRAPE_S = 5.0
 
 
 # --- PromQL construction (pure) ------------------------------------------------------------
@@ -254,6 +257,30 @@ def step_for(range_s: float) -> float:
 
 
 # --- Prometheus' HTTP API ------------------------------------------------------------------
+
+
+def scrape_interval(prom_url: str | None, timeout: float = 3.0) -> float:
+    """Prometheus' global scrape interval in seconds, from its own config (else 5 s)."""
+    if not prom_url:
+        return DEFAULT_SCRAPE_S
+    try:
+        r = requests.get(f"{prom_url}/api/v1/status/config", timeout=timeout)
+        text = r.json()["data"]["yaml"]
+        value = str(yaml.safe_load(text)["global"]["scrape_interval"])
+    except Exception:  # the metrics step reports Prometheus' problems itself
+        return DEFAULT_SCRAPE_S
+    return _duration_s(value) or DEFAULT_SCRAPE_S
+
+
+def _duration_s(text: str) -> float | None:
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    for unit in ("ms", "s", "m", "h"):
+        if text.endswith(unit):
+            try:
+                return float(text[: -len(unit)]) * units[unit]
+            except ValueError:
+                return None
+    return None
 
 
 @dataclass

@@ -198,18 +198,6 @@ def test_run_job_reports_progress_then_result() -> None:
     assert outcome.job_info["start_time"] == 1.0 and outcome.job_info["end_time"] == 4.0
 
 
-@pytest.mark.parametrize(
-    ("text", "seconds"), [("5s", 5.0), ("500ms", 0.5), ("1m", 60.0), ("2h", 7200.0), ("x", None)]
-)
-def test_duration(text: str, seconds: float | None) -> None:
-    assert bench._duration_s(text) == seconds
-
-
-def test_scrape_interval_without_prometheus_is_the_default() -> None:
-    assert bench.scrape_interval(None) == bench.DEFAULT_SCRAPE_S
-    assert bench.scrape_interval("http://127.0.0.1:9", timeout=0.5) == bench.DEFAULT_SCRAPE_S
-
-
 def test_script_job_uploads_only_the_script(tmp_path: Path) -> None:
     script = tmp_path / "train.py"
     script.write_text("print('hi')\n")

@@ -630,3 +630,15 @@ def test_no_nodes_or_empty_window() -> None:
     block = metrics.collect("http://p:9090", IPS, 5.0, 5.0, session=never)  # type: ignore[arg-type]
     assert_all_null(block)
     assert "empty run window" in block["missing"]["cluster.net_sent_bytes"]
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("5s", 5.0), ("500ms", 0.5), ("1m", 60.0), ("2h", 7200.0), ("x", None)]
+)
+def test_duration(text: str, seconds: float | None) -> None:
+    assert metrics._duration_s(text) == seconds
+
+
+def test_scrape_interval_without_prometheus_is_the_default() -> None:
+    assert metrics.scrape_interval(None) == metrics.DEFAULT_SCRAPE_S
+    assert metrics.scrape_interval("http://127.0.0.1:9", timeout=0.5) == metrics.DEFAULT_SCRAPE_S
