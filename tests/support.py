@@ -56,6 +56,17 @@ def ansible_playbook(
     )
 
 
+def raykit(*args: str, timeout: float = 1200) -> subprocess.CompletedProcess[str]:
+    """The venv's `raykit` command, as a user types it; output captured, never raises."""
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "raykit"), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )
+
+
 # ---------------------------------------------------------------------------- Prometheus replay
 
 PROMETHEUS_FIXTURES = REPO / "tests" / "fixtures" / "prometheus"

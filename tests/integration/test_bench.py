@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,11 +14,11 @@ from typing import Any
 import pytest
 
 from raykit import sandbox
+from support import raykit
 
 pytestmark = pytest.mark.integration
 
 NAME = "raykit-test-bench"
-RAYKIT = str(Path(sys.executable).parent / "raykit")
 HEAD = f"{NAME}-node1"
 
 if os.geteuid() != 0:
@@ -47,12 +46,6 @@ ray.init(address="auto")
 print("about to fail")
 raise RuntimeError("the workload broke on purpose")
 """
-
-
-def raykit(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [RAYKIT, *args], capture_output=True, text=True, check=False, timeout=timeout
-    )
 
 
 @pytest.fixture(scope="module")

@@ -9,19 +9,17 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from raykit import sandbox
-from support import ansible_playbook
+from support import ansible_playbook, raykit
 
 pytestmark = pytest.mark.integration
 
 NAME = "raykit-test-life"
-RAYKIT = str(Path(sys.executable).parent / "raykit")
 REPO = Path(__file__).resolve().parents[2]
 
 if os.geteuid() != 0:
@@ -35,12 +33,6 @@ def inventory() -> Iterator[Path]:
         yield sandbox.up(name=NAME, hosts=1)
     finally:
         sandbox.down(name=NAME)
-
-
-def raykit(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [RAYKIT, *args], capture_output=True, text=True, check=False, timeout=1200
-    )
 
 
 def on_host(command: str) -> str:
