@@ -106,25 +106,35 @@ def script_job(script: str, argv: Sequence[str], working_dir: str | None) -> Job
 # --------------------------------------------------------------------------------------------
 
 
+def ray_nodes(cluster: Cluster, dashboard_url: str, timeout: float = 5.0) -> list[dict[str, Any]]:
+    """Every node Ray's state API knows (alive and dead), as it reports them; raises
+    requests.RequestException, or ValueError for an answer of another shape."""
+    r = requests.get(
+        f"{dashboard_url}/api/v0/nodes",
+        params={"detail": "true", "limit": "1000"},
+        headers={"Authorization": f"Bearer {cluster.token}"},
+        timeout=timeout,
+    )
+    r.raise_for_status()
+    try:
+        nodes = r.json()["data"]["result"]["result"]
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"unexpected answer from {dashboard_url}/api/v0/nodes: {exc}") from None
+    return [n for n in nodes if isinstance(n, dict)]
+
+
 def cluster_hosts(cluster: Cluster, dashboard_url: str, timeout: float = 5.0) -> list[dict]:
     """The manifest's hosts: the inventory's nodes with what Ray reports for each."""
-    ray_nodes: dict[str, dict[str, Any]] = {}
+    ray_nodes_by_ip: dict[str, dict[str, Any]] = {}
     try:
-        r = requests.get(
-            f"{dashboard_url}/api/v0/nodes",
-            params={"detail": "true", "limit": "1000"},
-            headers={"Authorization": f"Bearer {cluster.token}"},
-            timeout=timeout,
-        )
-        r.raise_for_status()
-        for node in r.json()["data"]["result"]["result"]:
-            if node.get("state") == "ALIVE" or node.get("node_ip") not in ray_nodes:
-                ray_nodes[str(node.get("node_ip"))] = node
-    except (requests.RequestException, KeyError, TypeError, ValueError):
+        for node in ray_nodes(cluster, dashboard_url, timeout):
+            if node.get("state") == "ALIVE" or node.get("node_ip") not in ray_nodes_by_ip:
+                ray_nodes_by_ip[str(node.get("node_ip"))] = node
+    except (requests.RequestException, ValueError):
         pass
     hosts = []
     for n in cluster.nodes:
-        node = ray_nodes.get(n["node_ip"], {})
+        node = ray_nodes_by_ip.get(n["node_ip"], {})
         res = node.get("resources_total") or {}
         hosts.append(
             {

@@ -48,6 +48,12 @@ def _run(playbook: str, args: argparse.Namespace, extra: dict[str, object] | Non
         playbook, args.inventory, extravars=extravars, verbose=args.verbose, console=err
     )
     print_summary(outcome, err)
+    if getattr(args, "timings", None):
+        import json
+
+        from raykit.playbooks import timings
+
+        Path(args.timings).write_text(json.dumps(timings(outcome), indent=2) + "\n")
     return 0 if outcome.ok else 1
 
 
@@ -186,6 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("up", help="deploy: preflight, artifacts, runtime, cluster (site.yml)")
     _inventory(p)
+    p.add_argument(
+        "--timings",
+        metavar="FILE",
+        help="write where the time went (per play, slowest tasks) as JSON",
+    )
     p.set_defaults(func=cmd_up)
 
     p = sub.add_parser("down", help="stop and disable Ray on every host")

@@ -92,8 +92,15 @@ def _disk_max(report: Report) -> float | None:
 
 
 def _nodes(report: Report) -> float | None:
+    """The nodes the run measured: the manifest's hosts that Ray reported alive when the run
+    started; the inventory's count only for a report that could not ask Ray."""
     hosts = (report.get("manifest") or {}).get("hosts")
-    return float(len(hosts)) if isinstance(hosts, list) and hosts else None
+    if not isinstance(hosts, list) or not hosts:
+        return None
+    alive = [h.get("alive") for h in hosts if isinstance(h, dict)]
+    if any(a is not None for a in alive):
+        return float(sum(1 for a in alive if a))
+    return float(len(hosts))
 
 
 # (label, how to get the number, how to show it)

@@ -28,6 +28,9 @@ class Outcome:
     failures: list[dict[str, str]] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
     artifact_dir: str = ""
+    # Where the time went: (play, seconds) in order, and the slowest task results.
+    plays: list[tuple[str, float]] = field(default_factory=list)
+    slowest: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -67,11 +70,31 @@ class ProgressView:
         self.hosts: dict[str, HostProgress] = {}
         self.play = ""
         self._task_start = 0.0
+        self.plays: list[tuple[str, float]] = []
+        self._play_start = 0.0
+        self.task_times: list[dict[str, Any]] = []
+
+    def close(self) -> None:
+        """End the last play's clock (call once the run is over)."""
+        if self.play and self._play_start:
+            self.plays.append((self.play, time.monotonic() - self._play_start))
+            self._play_start = 0.0
 
     def _track(self, kind: str, data: Mapping[str, Any]) -> None:
         host = data.get("host")
         if kind == "playbook_on_play_start":
+            self.close()
             self.play = str(data.get("play", ""))
+            self._play_start = time.monotonic()
+        if kind in RESULT_EVENTS and isinstance(data.get("duration"), int | float):
+            self.task_times.append(
+                {
+                    "play": self.play,
+                    "task": str(data.get("task", "")),
+                    "host": str(host or ""),
+                    "seconds": float(data["duration"]),
+                }
+            )
         if not host or host == "localhost":
             return
         h = self.hosts.setdefault(str(host), HostProgress())
@@ -218,6 +241,7 @@ def run_playbook(
             timeout=None,
         )
     seconds = time.monotonic() - start
+    view.close()
     stats = result.stats or {}
     per_host: dict[str, dict[str, int]] = {}
     for key in ("ok", "changed", "failures", "unreachable", "skipped", "rescued", "ignored"):
@@ -231,7 +255,29 @@ def run_playbook(
         failures=view.failures,
         messages=view.messages,
         artifact_dir=str(result.config.artifact_dir),
+        plays=view.plays,
+        slowest=sorted(view.task_times, key=lambda t: -t["seconds"])[:10],
     )
+
+
+def step_times(outcome: Outcome) -> dict[str, float]:
+    """Seconds per lifecycle step: plays are named `Step | what`, and a step's plays add up."""
+    steps: dict[str, float] = {}
+    for play, seconds in outcome.plays:
+        step = play.split(" | ", 1)[0]
+        steps[step] = steps.get(step, 0.0) + seconds
+    return steps
+
+
+def timings(outcome: Outcome) -> dict[str, Any]:
+    """A run's timings as JSON-able data (`raykit up --timings FILE`)."""
+    return {
+        "seconds": round(outcome.seconds, 2),
+        "ok": outcome.ok,
+        "steps": {step: round(t, 2) for step, t in step_times(outcome).items()},
+        "plays": [{"play": p, "seconds": round(t, 2)} for p, t in outcome.plays],
+        "slowest_tasks": [{**t, "seconds": round(t["seconds"], 2)} for t in outcome.slowest],
+    }
 
 
 def print_summary(outcome: Outcome, console: Console) -> None:
@@ -255,6 +301,12 @@ def print_summary(outcome: Outcome, console: Console) -> None:
             str(s.get("skipped", 0)),
         )
     console.print(table)
+    steps = step_times(outcome)
+    if len(steps) > 1:
+        console.print(
+            "time per step: " + ", ".join(f"{s} {t:.0f} s" for s, t in steps.items()),
+            highlight=False,
+        )
     for f in outcome.failures:
         console.print(f"[red]{f['host']}[/red] failed at [bold]{f['task']}[/bold]:")
         console.print(f"  {f['msg']}", markup=False, highlight=False)

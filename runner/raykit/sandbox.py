@@ -69,7 +69,25 @@ HOST_PACKAGES: dict[str, str] = {
     "ssh": "openssh-client",
     "ssh-keygen": "openssh-client",
 }
-_HELPER_DIRS = ("/usr/lib/podman", "/usr/libexec/podman")  # netavark, aardvark-dns live here
+# netavark and aardvark-dns live in podman's helper directories; firewall commands in sbin
+# (not on every user's PATH).
+_HELPER_DIRS = ("/usr/lib/podman", "/usr/libexec/podman", "/usr/sbin", "/sbin")
+
+# What netavark's firewall driver runs, by driver (`firewall_driver` in containers.conf, or the
+# NETAVARK_FW environment variable): (command, Debian package). Without it netavark cannot set
+# up a bridge network ("netavark: No such file or directory"). firewalld's driver talks to
+# firewalld over D-Bus and "none" runs nothing.
+FIREWALL_PACKAGES: dict[str, tuple[str, str]] = {
+    "iptables": ("iptables", "iptables"),
+    "nftables": ("nft", "nftables"),
+}
+# netavark's built-in default when nothing configures one: iptables in Debian's builds (and
+# the only one netavark < 1.9, Debian 12's 1.4, has besides firewalld).
+DEFAULT_FIREWALL_DRIVER = "iptables"
+CONTAINERS_CONF_FILES = (
+    Path("/usr/share/containers/containers.conf"),
+    Path("/etc/containers/containers.conf"),
+)
 
 CONTAINERS_CONF_DROPIN = Path("/etc/containers/containers.conf.d/50-raykit.conf")
 NPROC_MAX = 32768
@@ -439,7 +457,12 @@ def ensure_podman() -> bool:
     and ``containers.conf`` itself is left alone. A second call only reads a file.
     """
     changed = False
-    missing = sorted({pkg for cmd, pkg in HOST_PACKAGES.items() if not _have(cmd)})
+    wanted = dict(HOST_PACKAGES)
+    driver = netavark_firewall_driver()
+    if driver in FIREWALL_PACKAGES:
+        command, package = FIREWALL_PACKAGES[driver]
+        wanted[command] = package
+    missing = sorted({pkg for cmd, pkg in wanted.items() if not _have(cmd)})
     if missing:
         _apt_install(missing)
         changed = True
@@ -463,16 +486,43 @@ def ensure_podman() -> bool:
     return changed
 
 
-def verify_podman(image: str) -> None:
-    """Prove podman can start a container here (runtime, rlimits), with a clear error if not."""
+def netavark_firewall_driver() -> str:
+    """The firewall driver netavark will use on this machine.
+
+    NETAVARK_FW wins, then the last ``[network] firewall_driver`` of containers.conf and its
+    drop-ins (in podman's reading order), then netavark's built-in default.
+    """
+    from_env = os.environ.get("NETAVARK_FW", "").strip()
+    if from_env:
+        return from_env
+    driver = DEFAULT_FIREWALL_DRIVER
+    dropins = sorted(CONTAINERS_CONF_DROPIN.parent.glob("*.conf"))
+    for path in (*CONTAINERS_CONF_FILES, *dropins):
+        try:
+            conf = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError):
+            continue
+        value = str(conf.get("network", {}).get("firewall_driver", "")).strip()
+        if value:
+            driver = value
+    return driver
+
+
+def verify_podman(image: str, network: str) -> None:
+    """Prove podman can start a container here on the sandbox's bridge network (runtime,
+    rlimits, netavark and its firewall driver), with a clear error if not."""
     proc = _run(
-        ["podman", "run", "--rm", "--network=none", "--systemd=false", image, "/bin/true"],
+        ["podman", "run", "--rm", f"--network={network}", "--systemd=false", image, "/bin/true"],
         check=False,
     )
     if proc.returncode != 0:
+        driver = netavark_firewall_driver()
+        needs = FIREWALL_PACKAGES.get(driver)
+        hint = f" (package {needs[1]}, command {needs[0]})" if needs else ""
         raise SandboxError(
             f"podman cannot start a container on this machine:\n{proc.stderr.strip()}\n"
-            f"Check {CONTAINERS_CONF_DROPIN} and `podman info`."
+            f"Check {CONTAINERS_CONF_DROPIN}, `podman info`, and netavark's firewall driver "
+            f"{driver!r}{hint}."
         )
 
 
@@ -981,20 +1031,47 @@ def _locked(what: str) -> Iterator[None]:
         yield
 
 
-def _write_state(name: str, hosts: Sequence[HostSpec], containers: dict[str, str]) -> None:
+def _write_state(
+    name: str, hosts: Sequence[HostSpec], containers: dict[str, str], *, ready: set[str]
+) -> None:
+    """state.json: the hosts requested (all of them, written before any is created) and, per
+    host, its container and whether an `up` finished it (running, key authorized, SSH and
+    systemd ready). ``complete`` is true once every requested host is ready."""
     subnet = subnet_for(name)
+    rows = []
+    for h in hosts:
+        cid = containers.get(h.name, "")
+        rows.append(
+            {
+                **asdict(h),
+                "container_id": cid,
+                "image": image_name(h.distro),
+                "ready": bool(cid) and cid in ready,
+            }
+        )
     state = {
         "name": name,
         "network": {"name": name, "subnet": str(subnet), "gateway": str(subnet[1])},
         "inventory": str(inventory_path(name)),
         "private_key": str(key_path(name)),
         "user": SSH_USER,
-        "hosts": [
-            {**asdict(h), "container_id": containers.get(h.name, ""), "image": image_name(h.distro)}
-            for h in hosts
-        ],
+        "requested_hosts": len(hosts),
+        "complete": all(r["ready"] for r in rows),
+        "hosts": rows,
     }
+    state_dir(name).mkdir(mode=0o700, parents=True, exist_ok=True)
     _write_atomic(state_dir(name) / "state.json", json.dumps(state, indent=2) + "\n")
+
+
+def _finished_ids(name: str) -> set[str]:
+    """Container IDs that an earlier `up` finished (state.json's ready hosts). A state written
+    before the ``ready`` field existed counts every recorded container as finished."""
+    state = read_state(name) or {}
+    return {
+        str(h.get("container_id"))
+        for h in state.get("hosts", [])
+        if h.get("container_id") and h.get("ready", True)
+    }
 
 
 def read_state(name: str = DEFAULT_NAME) -> dict[str, Any] | None:
@@ -1072,14 +1149,23 @@ def _up(
         want_cpus,
         {i: item.get("Labels") or {} for i, item in existing.items()},
     )
+    finished = _finished_ids(name)
     to_create = [
-        h for h in plan if h.index not in existing or not _matches(existing[h.index], h, name)
+        h
+        for h in plan
+        if h.index not in existing
+        or not _matches(existing[h.index], h, name)
+        or str(existing[h.index].get("Id", "")) not in finished
     ]
+    # The request is on disk before anything is created: an `up` that fails or is interrupted
+    # part-way leaves a state that the next `up` completes to this size, never a smaller one.
+    ids = {c: str(item.get("Id", "")) for c, item in _sandbox_containers(name).items()}
+    _write_state(name, plan, ids, ready=finished)
     ensure_images([h.distro for h in to_create])
-    if podman_changed and to_create:
-        verify_podman(image_name(to_create[0].distro))
     public_key = _ensure_key(name)
     _ensure_network(name, subnet_for(name))
+    if podman_changed and to_create:
+        verify_podman(image_name(to_create[0].distro), name)
 
     for index, item in sorted(existing.items()):
         cname = item["Names"][0]
@@ -1088,7 +1174,12 @@ def _up(
             console.print(f"[bold]sandbox:[/] removed {cname} (beyond --hosts {hosts})")
         elif plan[index - 1] in to_create:
             _podman("rm", "--force", "--time", "5", cname)
-            console.print(f"[bold]sandbox:[/] removed {cname} (recreating it as requested)")
+            why = (
+                "recreating it as requested"
+                if not _matches(item, plan[index - 1], name)
+                else "an earlier `up` never finished it"
+            )
+            console.print(f"[bold]sandbox:[/] removed {cname} ({why})")
     for host in plan:
         if host in to_create:
             _run_container(name, host)
@@ -1107,10 +1198,10 @@ def _up(
         list(pool.map(lambda h: _authorize_key(h.name, public_key), plan))
 
     ids = {c: str(item.get("Id", "")) for c, item in _sandbox_containers(name).items()}
-    _write_state(name, plan, ids)
     inventory = inventory_path(name)
     _write_atomic(inventory, render_inventory(name, plan, key_path(name)))
     _wait_for_ssh(plan, key_path(name))
+    _write_state(name, plan, ids, ready=set(ids.values()))
     console.print(
         f"[bold]sandbox:[/] {name}: {hosts} host(s) ready over SSH in "
         f"{time.monotonic() - started:.1f} s; inventory: {inventory}"
@@ -1286,7 +1377,12 @@ def up_args(args: argparse.Namespace, current_hosts: int | None = None) -> dict[
 
 
 def _current_host_count(name: str) -> int | None:
-    """How many hosts the sandbox has now (by label), None when it has none or no podman."""
+    """How many hosts the sandbox is meant to have: the number the last `up` asked for (in
+    state.json, written before anything is created, so a failed `up` still counts), else the
+    containers it has (by label); None when it has neither."""
+    state = read_state(name)
+    if state and state.get("hosts"):
+        return len(state["hosts"])
     if not _have("podman"):
         return None
     try:

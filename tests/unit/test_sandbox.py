@@ -378,33 +378,92 @@ class Recorder:
         return subprocess.CompletedProcess(args, 0, stdout="netavark\n", stderr="")
 
 
-def test_ensure_podman_installs_configures_then_does_nothing(
+# The command each package provides, for a fake `apt-get install`.
+PACKAGE_COMMANDS = {
+    **{
+        pkg: [c for c, p in sandbox.HOST_PACKAGES.items() if p == pkg]
+        for pkg in sandbox.HOST_PACKAGES.values()
+    },
+    **{pkg: [cmd] for cmd, pkg in sandbox.FIREWALL_PACKAGES.values()},
+}
+
+
+@pytest.fixture
+def fake_machine(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> tuple[set[str], Recorder, Path]:
+    """A machine with nothing installed: apt-get install adds the packages' commands;
+    containers.conf files live under tmp_path; NETAVARK_FW unset."""
     installed: set[str] = set()
     recorder = Recorder()
 
     def fake_run(args: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
         if args[:2] == ["apt-get", "install"]:
-            installed.update(sandbox.HOST_PACKAGES)
+            for pkg in args[2:]:
+                installed.update(PACKAGE_COMMANDS.get(pkg, []))
         return recorder(args, **kw)
 
     dropin = tmp_path / "containers.conf.d" / "50-raykit.conf"
     monkeypatch.setattr(sandbox, "CONTAINERS_CONF_DROPIN", dropin)
+    monkeypatch.setattr(
+        sandbox, "CONTAINERS_CONF_FILES", (tmp_path / "share.conf", tmp_path / "etc.conf")
+    )
+    monkeypatch.delenv("NETAVARK_FW", raising=False)
     monkeypatch.setattr(sandbox, "_have", lambda cmd: cmd in installed)
     monkeypatch.setattr(sandbox, "_is_root", lambda: True)
     monkeypatch.setattr(sandbox, "_run", fake_run)
+    return installed, recorder, dropin
+
+
+def test_ensure_podman_installs_configures_then_does_nothing(
+    fake_machine: tuple[set[str], Recorder, Path],
+) -> None:
+    installed, recorder, dropin = fake_machine
 
     assert sandbox.ensure_podman() is True
     apt = [c for c in recorder.commands if c[0] == "apt-get"]
     assert apt[0][:2] == ["apt-get", "update"]
     assert apt[1][:3] == ["apt-get", "install", "-y"]
-    assert {"podman", "runc", "debootstrap", "netavark", "openssh-client"} <= set(apt[1])
+    # netavark's default firewall driver (iptables) comes with podman: without it no
+    # container starts on a bridge network.
+    assert {"podman", "runc", "debootstrap", "netavark", "openssh-client", "iptables"} <= set(
+        apt[1]
+    )
+    assert "nftables" not in apt[1]
     assert dropin.read_text() == sandbox.containers_conf_dropin()
 
     recorder.commands.clear()
     assert sandbox.ensure_podman() is False
     assert recorder.commands == []
+
+
+def test_ensure_podman_installs_what_the_configured_firewall_driver_runs(
+    fake_machine: tuple[set[str], Recorder, Path], tmp_path: Path
+) -> None:
+    installed, recorder, dropin = fake_machine
+    (tmp_path / "etc.conf").write_text('[network]\nfirewall_driver = "nftables"\n')
+    assert sandbox.netavark_firewall_driver() == "nftables"
+    sandbox.ensure_podman()
+    install = next(c for c in recorder.commands if c[:2] == ["apt-get", "install"])
+    assert "nftables" in install and "iptables" not in install
+    assert "nft" in installed
+
+
+def test_netavark_firewall_driver_reading_order(
+    fake_machine: tuple[set[str], Recorder, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, _, dropin = fake_machine
+    assert sandbox.netavark_firewall_driver() == "iptables"  # nothing configured
+    (tmp_path / "share.conf").write_text('[network]\nfirewall_driver = "nftables"\n')
+    (tmp_path / "etc.conf").write_text("[network]\n")  # silent: the earlier file's value stays
+    assert sandbox.netavark_firewall_driver() == "nftables"
+    dropin.parent.mkdir(parents=True)
+    (dropin.parent / "90-site.conf").write_text('[network]\nfirewall_driver = "firewalld"\n')
+    assert sandbox.netavark_firewall_driver() == "firewalld"  # drop-ins come last
+    (tmp_path / "etc.conf").write_text("not toml [")  # unreadable files are skipped
+    assert sandbox.netavark_firewall_driver() == "firewalld"
+    monkeypatch.setenv("NETAVARK_FW", "none")
+    assert sandbox.netavark_firewall_driver() == "none"
 
 
 def test_ensure_podman_without_root_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -440,7 +499,7 @@ def test_subset_inventory_keeps_the_first_hosts(
     monkeypatch.setattr(sandbox, "state_dir", lambda name="x": tmp_path / name)
     hosts = sandbox.plan_hosts("lab", 3, ["bookworm", "bookworm", "trixie"], [None, None, 0.5])
     (tmp_path / "lab").mkdir()
-    sandbox._write_state("lab", hosts, {})
+    sandbox._write_state("lab", hosts, {}, ready=set())
     path = sandbox.subset_inventory("lab", 1)
     assert path == tmp_path / "lab" / "inventory-1.yml"
     inv = yaml.safe_load(path.read_text())["all"]
