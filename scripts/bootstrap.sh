@@ -14,10 +14,26 @@ if ! "$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; th
   exit 1
 fi
 
+# Debian's python3 ships venv's pip bootstrap (ensurepip) in a package of its own.
+if ! "$py" -c 'import venv, ensurepip' 2>/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "raykit: installing python3-venv (apt-get), which $py needs for a virtualenv"
+    DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv >/dev/null
+  else
+    echo "raykit: $py cannot make a virtualenv (no ensurepip): install python3-venv." >&2
+    exit 1
+  fi
+fi
+
 stamp="$venv/.raykit-bootstrap"
-want="$(sha256sum "$here/pyproject.toml" | cut -d' ' -f1) ${group:-none}"
-if [ -x "$venv/bin/raykit" ] && [ -f "$stamp" ] && grep -qxF "$want" "$stamp"; then
-  exit 0
+hash=$(sha256sum "$here/pyproject.toml" | cut -d' ' -f1)
+want="$hash ${group:-none}"
+if [ -x "$venv/bin/raykit" ] && [ -f "$stamp" ]; then
+  # A venv made for a group has the base dependencies too: a plain bootstrap is satisfied.
+  if grep -qxF "$want" "$stamp" || { [ -z "$group" ] && grep -q "^$hash " "$stamp"; }; then
+    exit 0
+  fi
 fi
 
 echo "raykit: preparing the control node's virtualenv in $venv ${group:+(with group $group)}"
