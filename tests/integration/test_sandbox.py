@@ -144,6 +144,75 @@ def test_up_again_adds_a_host_and_keeps_the_others(
     assert ssh(node3, "hostname").strip() == f"{NAME}-node3"
 
 
+def test_up_again_keeps_the_size_and_state_records_it(inventory: Path) -> None:
+    before = container_ids()
+    assert cli("up", "--name", NAME) == 0  # no --hosts: the size the last up asked for (3)
+    assert container_ids() == before
+    state = sandbox.read_state(NAME)
+    assert state is not None and state["complete"] and state["requested_hosts"] == 3
+    assert all(h["ready"] for h in state["hosts"])
+
+
+RETRY = "raykit-test-retry"
+
+
+def test_a_failed_up_never_shrinks_the_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second container is created but never started (as when its start fails); the next
+    plain `up` completes the sandbox to the 3 hosts first asked for, every one ready."""
+    sandbox.down(name=RETRY)
+    real_run_container, real_podman = sandbox._run_container, sandbox._podman
+
+    def create_only(*args: str, **kw: Any) -> str:
+        if args[:1] == ("run",):
+            args = ("create", *(a for a in args[1:] if a != "--detach"))
+        return real_podman(*args, **kw)
+
+    def second_fails(name: str, host: sandbox.HostSpec) -> None:
+        if host.index != 2:
+            real_run_container(name, host)
+            return
+        monkeypatch.setattr(sandbox, "_podman", create_only)
+        try:
+            real_run_container(name, host)
+        finally:
+            monkeypatch.setattr(sandbox, "_podman", real_podman)
+        raise sandbox.SandboxError(f"injected: {host.name} was created but failed to start")
+
+    try:
+        monkeypatch.setattr(sandbox, "_run_container", second_fails)
+        with pytest.raises(sandbox.SandboxError, match="injected"):
+            sandbox.up(name=RETRY, hosts=3)
+        monkeypatch.setattr(sandbox, "_run_container", real_run_container)
+
+        states = {
+            c["Names"][0]: c["State"]
+            for c in json.loads(
+                podman(
+                    "ps", "-a", "--filter", f"label=raykit.sandbox={RETRY}", "--format", "json"
+                ).stdout
+            )
+        }
+        assert states == {f"{RETRY}-node1": "running", f"{RETRY}-node2": "created"}
+        state = sandbox.read_state(RETRY)
+        assert state is not None and state["requested_hosts"] == 3 and not state["complete"]
+
+        assert cli("up", "--name", RETRY) == 0  # as a user retries: no --hosts
+        state = sandbox.read_state(RETRY)
+        assert state is not None and state["complete"]
+        assert [h["name"] for h in state["hosts"]] == [f"{RETRY}-node{i}" for i in (1, 2, 3)]
+        hosts = inventory_hosts(sandbox.inventory_path(RETRY))
+        assert list(hosts) == [f"{RETRY}-node{i}" for i in (1, 2, 3)]
+        for host, hv in hosts.items():
+            proc = subprocess.run(
+                [*sandbox._ssh_args(sandbox.key_path(RETRY), hv["ansible_host"], 5), "hostname"],
+                capture_output=True, text=True, check=False, timeout=60,
+            )  # fmt: skip
+            assert proc.returncode == 0 and proc.stdout.strip() == host, proc.stderr
+        assert all(h.state == "running" and h.ssh for h in sandbox.status(RETRY))
+    finally:
+        sandbox.down(name=RETRY)
+
+
 def test_down_removes_everything(inventory: Path) -> None:
     sandbox.down(name=NAME)
     assert container_ids() == {}

@@ -202,3 +202,13 @@ def test_render_terminal_single_report_has_no_ratio_column() -> None:
     out = console.export_text()
     assert "÷ #1" not in out and f"{X}" not in out and "note:" not in out
     assert "10.00 s" in out
+
+
+def test_nodes_are_those_ray_reported_alive() -> None:
+    """A 3-host inventory whose third host never joined is a 2-node run, and says so."""
+    doc = make(nodes=3)
+    for host, alive in zip(doc["manifest"]["hosts"], (True, True, False), strict=True):
+        host["alive"] = alive
+    assert compare.label(doc) == "fake_nn · 2 nodes"
+    # A report that could not ask Ray (alive unknown) falls back to the inventory's count.
+    assert compare.label(make(nodes=3)) == "fake_nn · 3 nodes"

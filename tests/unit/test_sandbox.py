@@ -418,7 +418,7 @@ def fake_machine(
 def test_ensure_podman_installs_configures_then_does_nothing(
     fake_machine: tuple[set[str], Recorder, Path],
 ) -> None:
-    installed, recorder, dropin = fake_machine
+    _, recorder, dropin = fake_machine
 
     assert sandbox.ensure_podman() is True
     apt = [c for c in recorder.commands if c[0] == "apt-get"]
@@ -440,7 +440,7 @@ def test_ensure_podman_installs_configures_then_does_nothing(
 def test_ensure_podman_installs_what_the_configured_firewall_driver_runs(
     fake_machine: tuple[set[str], Recorder, Path], tmp_path: Path
 ) -> None:
-    installed, recorder, dropin = fake_machine
+    installed, recorder, _ = fake_machine
     (tmp_path / "etc.conf").write_text('[network]\nfirewall_driver = "nftables"\n')
     assert sandbox.netavark_firewall_driver() == "nftables"
     sandbox.ensure_podman()
