@@ -8,15 +8,17 @@
 # Task counts are sized to finish in a few minutes on 2 cores; the seed's own figures are
 # 100000 inputs for fake_nn. Override with, e.g.:
 #   RAYKIT_DEMO_LARGE=100000 RAYKIT_DEMO_SMALL=100000 make demo
-# RAYKIT_DEMO_HOSTS (default 3) sizes the sandbox; RAYKIT_DEMO_SUITE="simple_tasks" (items
-# separated by ';') runs fewer workloads. After each deploy the demo checks that Ray reports
+# RAYKIT_DEMO_HOSTS (default 3) sizes the sandbox, RAYKIT_DEMO_SANDBOX names it (default
+# raykit-sandbox), RAYKIT_DEMO_REPORTS is where reports go (default reports/);
+# RAYKIT_DEMO_SUITE="simple_tasks" (items separated by ';') runs fewer workloads;
+# RAYKIT_DEMO_UP_ARGS adds options to each `raykit up` (e.g. "-e ray_node_start_timeout=30"). After each deploy the demo checks that Ray reports
 # exactly the inventory's nodes alive and stops, naming what differs, when it does not.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 t_start=$(date +%s%N)
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
-reports="reports/demo-$stamp"
+reports="${RAYKIT_DEMO_REPORTS:-reports}/demo-$stamp"
 mkdir -p "$reports"
 timings="$reports/timings.tsv"
 : >"$timings"
@@ -36,15 +38,16 @@ raykit=.venv/bin/raykit
 large=${RAYKIT_DEMO_LARGE:-20000}
 small=${RAYKIT_DEMO_SMALL:-50000}
 hosts=${RAYKIT_DEMO_HOSTS:-3}
+name=${RAYKIT_DEMO_SANDBOX:-raykit-sandbox}
 phase "control node venv"
 
 echo "== 1/6 $hosts sandbox hosts (first run: podman and two Debian images, about 3 min)"
-inv=$("$raykit" sandbox up --hosts "$hosts" | tail -n 1)
-inv1=$("$raykit" sandbox inventory --nodes 1 | tail -n 1)
+inv=$("$raykit" sandbox up --name "$name" --hosts "$hosts" | tail -n 1)
+inv1=$("$raykit" sandbox inventory --name "$name" --nodes 1 | tail -n 1)
 echo "inventory: $inv ($hosts hosts), $inv1 (the head alone)"
 # A cluster left by an earlier demo runs on all hosts: stop it (nothing is removed) so the
 # head can run alone first.
-if [ -f "$HOME/.config/raykit/clusters/raykit-sandbox/cluster.json" ]; then
+if [ -f "$HOME/.config/raykit/clusters/$name/cluster.json" ]; then
   "$raykit" down -i "$inv"
 fi
 phase "sandbox hosts (podman, images, containers)"
@@ -75,14 +78,16 @@ run_suite() {  # $1 inventory, $2 label; appends "label|workload-key|report" to 
 
 echo "== 2/6 deploy on the head alone (site.yml with a 1-node inventory; first run: CPython"
 echo "       build and wheel download, about 5 min; afterwards cached)"
-"$raykit" up -i "$inv1" --timings "$reports/up-1node.json"
+# shellcheck disable=SC2086  # RAYKIT_DEMO_UP_ARGS: extra `raykit up` options, split on purpose
+"$raykit" up -i "$inv1" --timings "$reports/up-1node.json" ${RAYKIT_DEMO_UP_ARGS:-}
 "${check[@]}" nodes "$inv1" 1
 phase "deploy on 1 node (first: artifacts)"
 echo "== 3/6 the seed's workloads on 1 node"
 run_suite "$inv1" 1node
 phase "workloads on 1 node"
 echo "== 4/6 scale out to $hosts nodes (the same site.yml, the full inventory)"
-"$raykit" up -i "$inv" --timings "$reports/up-${hosts}nodes.json"
+# shellcheck disable=SC2086
+"$raykit" up -i "$inv" --timings "$reports/up-${hosts}nodes.json" ${RAYKIT_DEMO_UP_ARGS:-}
 nodes_line=$("${check[@]}" nodes "$inv" "$hosts")
 echo "$nodes_line"
 "$raykit" smoke -i "$inv"
@@ -125,7 +130,7 @@ Next:
   $raykit compare REPORT_DIR REPORT_DIR                        # side by side
   $raykit status -i $inv          # versions, units, alive nodes
   $raykit down -i $inv [--purge]  # stop Ray (and remove everything raykit installed)
-  $raykit sandbox down            # remove the sandbox hosts
+  $raykit sandbox down --name $name   # remove the sandbox hosts
 EOT
 if [ "$reports_ok" -ne 0 ] || [ "$final" -ne 0 ]; then
   echo "demo: FAILED: a report above did not succeed, or the cluster is not whole" >&2

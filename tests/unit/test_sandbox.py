@@ -513,3 +513,50 @@ def test_subset_inventory_keeps_the_first_hosts(
         sandbox.subset_inventory("lab", 4)
     with pytest.raises(SandboxError, match="does not exist"):
         sandbox.subset_inventory("other", 1)
+
+
+LAB_JSON = {
+    "_meta": {"hostvars": {}},
+    "all": {"children": ["ungrouped", "ray_head", "ray_worker", "monitoring"]},
+    "ray_head": {"hosts": ["ray-head"]},
+    "ray_worker": {"hosts": ["ray-w1", "wsl-w2"]},
+}
+
+
+def test_play_inventory_maps_the_labs_hosts_onto_the_sandbox(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sandbox, "state_dir", lambda name="x": tmp_path / name)
+    hosts = sandbox.plan_hosts("sbx", 3)
+    sandbox._write_state(
+        "sbx", hosts, {h.name: f"id{h.index}" for h in hosts}, ready={"id1", "id2", "id3"}
+    )
+    path = sandbox.play_inventory("sbx", Path("inventories/lab"), LAB_JSON)
+    assert path == tmp_path / "sbx" / "play-lab.yml"
+    assert "ansible-playbook site.yml -i inventories/lab -i THIS_FILE" in path.read_text()
+    played = yaml.safe_load(path.read_text())["all"]["hosts"]
+    assert list(played) == ["ray-head", "ray-w1", "wsl-w2"]  # head first, in order
+    for lab_host, host in zip(played, hosts, strict=True):
+        hv = played[lab_host]
+        assert hv["ansible_host"] == hv["raykit_node_ip"] == host.ip
+        assert hv["ansible_port"] == 22  # the WSL host's 2222 does not apply
+        assert hv["ansible_user"] == "admin" and hv["ansible_become"] is True
+        assert hv["raykit_cluster_name"] == "sbx"  # never the real lab's secrets
+        assert hv["ansible_ssh_private_key_file"] == str(tmp_path / "sbx" / "id_ed25519")
+
+
+def test_play_inventory_refuses_a_sandbox_too_small_or_not_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sandbox, "state_dir", lambda name="x": tmp_path / name)
+    with pytest.raises(SandboxError, match="is not up"):
+        sandbox.play_inventory("sbx", Path("lab"), LAB_JSON)
+    hosts = sandbox.plan_hosts("sbx", 2)
+    sandbox._write_state("sbx", hosts, {h.name: f"id{h.index}" for h in hosts}, ready=set())
+    with pytest.raises(SandboxError, match="is not up"):  # an unfinished up
+        sandbox.play_inventory("sbx", Path("lab"), LAB_JSON)
+    sandbox._write_state(
+        "sbx", hosts, {h.name: f"id{h.index}" for h in hosts}, ready={"id1", "id2"}
+    )
+    with pytest.raises(SandboxError, match=r"has 3 hosts and sandbox 'sbx' 2.*--hosts 3"):
+        sandbox.play_inventory("sbx", Path("lab"), LAB_JSON)
