@@ -120,6 +120,18 @@ def check_params(
         raise ValueError(f"weight_scale must be finite, got {weight_scale}")
 
 
+def check(params: dict[str, Any]) -> None:
+    """ValueError for parameters run() would refuse (also checked before submission)."""
+    check_params(
+        params["preset"],
+        params["task_num"],
+        params["batch_size"],
+        params["actors"],
+        params["placement"],
+        params["weight_scale"],
+    )
+
+
 def checked_params(
     preset: str,
     task_num: int,

@@ -16,7 +16,7 @@ from typing import Any
 
 import ray
 
-from workloads import _common
+from workloads import _common, fake_nn
 from workloads.fake_nn import CHOICES as CHOICES
 from workloads.fake_nn import (
     batch_inputs,
@@ -29,6 +29,13 @@ from workloads.fake_nn import (
 )
 
 NAME = "fake_nn_balanced"
+
+
+def check(params: dict[str, Any]) -> None:
+    """ValueError for parameters run() would refuse (also checked before submission)."""
+    fake_nn.check(params)
+    if params["inflight"] < 1:
+        raise ValueError(f"inflight must be >= 1, got {params['inflight']}")
 
 
 def run(
@@ -45,9 +52,8 @@ def run(
     """Up to `inflight` batches per actor at a time; the next batch goes to whichever actor
     finished one. Result keys as fake_nn's."""
     params = checked_params(preset, task_num, batch_size, actors, seed, placement, weight_scale)
-    if inflight < 1:
-        raise ValueError(f"inflight must be >= 1, got {inflight}")
     params["inflight"] = inflight
+    check(params)
     sizes = batch_sizes(task_num, batch_size)
     dim = input_dim(preset)
     total = len(sizes)

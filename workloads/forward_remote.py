@@ -51,6 +51,18 @@ def forward_task(x: np.ndarray, weights: Sequence[np.ndarray]) -> tuple[float, s
     return forward(x, weights), ray.util.get_node_ip_address()
 
 
+def check(params: dict[str, Any]) -> None:
+    """ValueError for parameters run() would refuse (also checked before submission)."""
+    inputs, input_size, layers = params["inputs"], params["input_size"], list(params["layers"])
+    if inputs < 0:
+        raise ValueError(f"inputs must be >= 0, got {inputs}")
+    if input_size < 1 or not layers or min(layers) < 1:
+        raise ValueError(
+            f"input_size and every layer must be >= 1 (and layers not empty), "
+            f"got input_size={input_size}, layers={layers}"
+        )
+
+
 def run(
     inputs: int = 20,
     input_size: int = 100,
@@ -61,14 +73,8 @@ def run(
     """One task per input vector. The result dict of docs/reports.md plus `put_s` and the
     cluster's CPUs and nodes."""
     layers = [int(n) for n in layers]
-    if inputs < 0:
-        raise ValueError(f"inputs must be >= 0, got {inputs}")
-    if input_size < 1 or not layers or min(layers) < 1:
-        raise ValueError(
-            f"input_size and every layer must be >= 1 (and layers not empty), "
-            f"got input_size={input_size}, layers={layers}"
-        )
     params = {"inputs": inputs, "input_size": input_size, "layers": layers, "seed": seed}
+    check(params)
     info = _common.cluster_info()
     weights = make_weights(input_size, layers, seed)
     xs = [make_input(seed, i, input_size) for i in range(inputs)]

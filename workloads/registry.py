@@ -1,8 +1,9 @@
 """The workloads by name, and `--set key=value` parsing against each one's parameters.
 
-A workload is a module with `run(**params, progress=None) -> dict` and `CHOICES` (the allowed
-values of its string parameters). Its parameters and their defaults are `run`'s keyword
-arguments: the signature is the one place they are written.
+A workload is a module with `run(**params, progress=None) -> dict`, `check(params)` (raises
+ValueError for values `run` would refuse; parse_sets calls it, so they are refused before
+submission) and `CHOICES` (the allowed values of its string parameters). Its parameters and
+their defaults are `run`'s keyword arguments: the signature is the one place they are written.
 """
 
 from __future__ import annotations
@@ -107,4 +108,7 @@ def parse_sets(name: str, sets: Iterable[str]) -> dict[str, Any]:
                 f"{_suggest(str(value), choices[key])}"
             )
         params[key] = value
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
+    params = {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
+    # The workload's own checks (a negative count, ...), here, before anything is submitted.
+    module.check(params)
+    return params

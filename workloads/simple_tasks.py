@@ -46,16 +46,21 @@ def square(x: int, sleep_s: float) -> dict[str, Any]:
     }
 
 
+def check(params: dict[str, Any]) -> None:
+    """ValueError for parameters run() would refuse (also checked before submission)."""
+    if params["tasks"] < 0:
+        raise ValueError(f"tasks must be >= 0, got {params['tasks']}")
+    if params["sleep_s"] < 0:
+        raise ValueError(f"sleep_s must be >= 0, got {params['sleep_s']}")
+
+
 def run(
     tasks: int = 5, sleep_s: float = 1.0, progress: _common.ProgressFn | None = None
 ) -> dict[str, Any]:
     """Submit `tasks` tasks at once, wait for all; the result dict of docs/reports.md plus
     `results` (one {x, result, node_ip, hostname, node_id} per task, in order)."""
-    if tasks < 0:
-        raise ValueError(f"tasks must be >= 0, got {tasks}")
-    if sleep_s < 0:
-        raise ValueError(f"sleep_s must be >= 0, got {sleep_s}")
     params = {"tasks": tasks, "sleep_s": sleep_s}
+    check(params)
     info = _common.cluster_info()
     start = time.perf_counter()
     refs = [square.remote(i, sleep_s) for i in range(tasks)]

@@ -91,6 +91,7 @@ def _measured(args: argparse.Namespace, job_factory: object) -> int:
 
     try:
         job = job_factory()  # type: ignore[operator]
+        _writable(Path(args.reports))
         cluster = load(args.inventory)
         doc, paths = bench(
             cluster,
@@ -105,6 +106,23 @@ def _measured(args: argparse.Namespace, job_factory: object) -> int:
         return 2
     _print_report(doc, paths)
     return 0 if doc["status"] == "succeeded" else 1
+
+
+def _writable(reports: Path) -> None:
+    """ClusterError unless reports can be written under `reports` (made if missing)."""
+    import tempfile
+
+    from raykit.cluster import ClusterError
+
+    try:
+        reports.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=reports):
+            pass
+    except OSError as exc:
+        raise ClusterError(
+            f"--reports {reports}: cannot write reports there ({exc.strerror or exc}). "
+            "Fix: give a directory you can write to."
+        ) from None
 
 
 def _print_report(doc: dict, paths: dict) -> None:

@@ -480,6 +480,8 @@ def test_bench_needs_inventory_and_workload(out: io.StringIO) -> None:
         (["--workload", "fake_nn", "--set", "task_num=many"], "task_num"),
         (["--workload", "fake_nn", "--set", "preset=huge"], "preset"),
         (["--workload", "fake_nn", "--set", "novalue"], "novalue"),
+        (["--workload", "simple_tasks", "--set", "tasks=-3"], "tasks must be >= 0, got -3"),
+        (["--workload", "fake_nn", "--set", "actors=0"], "actors must be >= 1"),
     ],
 )
 def test_bench_bad_workload_input_exits_2_before_the_inventory_is_read(
@@ -488,6 +490,22 @@ def test_bench_bad_workload_input_exits_2_before_the_inventory_is_read(
     # The inventory does not even exist: the workload's input is checked first.
     assert cli.main(["bench", "-i", str(tmp_path / "nope"), *args]) == 2
     assert message in out.getvalue()
+
+
+@pytest.mark.parametrize("where", ["/dev/full/x", "file"])
+def test_bench_unwritable_reports_dir_exits_2_before_the_inventory_is_read(
+    where: str, out: io.StringIO, tmp_path: Path
+) -> None:
+    if where == "file":
+        (tmp_path / "file").write_text("not a directory")
+        where = str(tmp_path / "file" / "reports")
+    code = cli.main(
+        ["bench", "-i", str(tmp_path / "nope"), "--workload", "simple_tasks", "--reports", where]
+    )
+    assert code == 2
+    text = out.getvalue()
+    assert f"--reports {where}: cannot write reports there" in text
+    assert "Traceback" not in text and "does not exist" not in text  # before the inventory
 
 
 def test_bench_undeployed_inventory_exits_2(out: io.StringIO, tmp_path: Path) -> None:

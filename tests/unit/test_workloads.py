@@ -150,6 +150,28 @@ def test_run_checks_before_touching_ray(
         run(**kwargs)
 
 
+@pytest.mark.parametrize(
+    ("name", "sets", "message"),
+    [
+        ("simple_tasks", ["tasks=-3"], "tasks must be >= 0, got -3"),
+        ("simple_tasks", ["sleep_s=-1"], "sleep_s must be >= 0"),
+        ("fake_nn", ["task_num=-1"], "task_num must be >= 0"),
+        ("fake_nn", ["batch_size=0"], "batch_size must be >= 1"),
+        ("fake_nn", ["actors=0"], "actors must be >= 1"),
+        ("fake_nn", ["weight_scale=nan"], "weight_scale must be finite"),
+        ("fake_nn_balanced", ["inflight=0"], "inflight must be >= 1"),
+        ("forward_remote", ["inputs=-2"], "inputs must be >= 0"),
+        ("forward_remote", ["layers=10,0"], "every layer must be >= 1"),
+    ],
+)
+def test_parse_sets_applies_the_workloads_own_checks(
+    name: str, sets: list[str], message: str
+) -> None:
+    """The checks run() makes, made while parsing: a bad value never reaches the cluster."""
+    with pytest.raises(ValueError, match=message):
+        parse_sets(name, sets)
+
+
 # ---------------------------------------------------------------- checksum
 
 
