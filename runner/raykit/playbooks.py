@@ -244,9 +244,11 @@ def run_playbook(
     view.close()
     stats = result.stats or {}
     per_host: dict[str, dict[str, int]] = {}
-    for key in ("ok", "changed", "failures", "unreachable", "skipped", "rescued", "ignored"):
+    # ansible-runner names Ansible's "unreachable" count "dark".
+    keys = {"dark": "unreachable"}
+    for key in ("ok", "changed", "failures", "dark", "skipped", "rescued", "ignored"):
         for host, n in (stats.get(key) or {}).items():
-            per_host.setdefault(host, {})[key] = n
+            per_host.setdefault(host, {})[keys.get(key, key)] = n
     return Outcome(
         rc=int(result.rc or 0),
         status=str(result.status),
@@ -311,4 +313,11 @@ def print_summary(outcome: Outcome, console: Console) -> None:
         console.print(f"[red]{f['host']}[/red] failed at [bold]{f['task']}[/bold]:")
         console.print(f"  {f['msg']}", markup=False, highlight=False)
     if not outcome.ok:
-        console.print(f"full log: {outcome.artifact_dir}/stdout")
+        log = Path(outcome.artifact_dir) / "stdout"
+        if not outcome.failures and outcome.artifact_dir:
+            # No task failed: Ansible stopped before one ran (an inventory that does not
+            # parse, a playbook error). Its own words are the end of its output.
+            with contextlib.suppress(OSError):
+                tail = log.read_text(errors="replace").strip().splitlines()[-15:]
+                console.print("\n".join(tail), markup=False, highlight=False)
+        console.print(f"full log: {log}")

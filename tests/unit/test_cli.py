@@ -327,6 +327,76 @@ def test_run_playbook_drives_ansible_runner(
     assert outcome.artifact_dir == str(tmp_path / "artifacts")
 
 
+def test_unreachable_hosts_are_counted(
+    tmp_path: Path, inventory: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ansible-runner calls Ansible's unreachable count "dark": the summary counts them."""
+
+    def fake_run(**kwargs: Any) -> FakeResult:
+        return FakeResult(
+            rc=4,
+            status="failed",
+            stats={"ok": {"node2": 2}, "dark": {"node1": 1}, "failures": {}},
+            config=FakeConfig(artifact_dir=str(tmp_path)),
+        )
+
+    monkeypatch.setattr(playbooks.ansible_runner, "run", fake_run)
+    monkeypatch.setattr(playbooks, "REPO", tmp_path)
+    outcome = playbooks.run_playbook("site.yml", inventory, console=Console(file=io.StringIO()))
+    assert outcome.stats["node1"] == {"unreachable": 1}
+    buf = io.StringIO()
+    playbooks.print_summary(outcome, Console(file=buf, width=200))
+    row = next(line for line in buf.getvalue().splitlines() if "node1" in line)
+    assert row.split("│")[1:-1][4].strip() == "1"  # the unreachable column
+
+
+def test_a_failure_before_any_task_shows_ansibles_own_words(tmp_path: Path) -> None:
+    (tmp_path / "stdout").write_text(
+        "[WARNING]: Failed to parse inventory with 'yaml' plugin: YAML parsing failed\n"
+        "Origin: inv/hosts.yml:6:6\n"
+        "[ERROR]: No inventory was parsed, please check your configuration and options.\n"
+    )
+    outcome = playbooks.Outcome(rc=1, status="failed", seconds=0.1, artifact_dir=str(tmp_path))
+    buf = io.StringIO()
+    playbooks.print_summary(outcome, Console(file=buf, width=200))
+    assert "Origin: inv/hosts.yml:6:6" in buf.getvalue()
+    assert "No inventory was parsed" in buf.getvalue()
+
+
+def test_step_times_add_up_each_steps_plays() -> None:
+    outcome = playbooks.Outcome(
+        rc=0,
+        status="successful",
+        seconds=10.0,
+        plays=[("Preflight | a", 1.0), ("Preflight | b", 2.0), ("Cluster | head", 4.0)],
+        slowest=[{"play": "Cluster | head", "task": "Start", "host": "h", "seconds": 3.456}],
+    )
+    assert playbooks.step_times(outcome) == {"Preflight": 3.0, "Cluster": 4.0}
+    data = playbooks.timings(outcome)
+    assert data["steps"] == {"Preflight": 3.0, "Cluster": 4.0}
+    assert data["slowest_tasks"][0]["seconds"] == 3.46
+    buf = io.StringIO()
+    playbooks.print_summary(outcome, Console(file=buf, width=200))
+    assert "time per step: Preflight 3 s, Cluster 4 s" in buf.getvalue()
+
+
+def test_progress_view_times_plays_and_tasks() -> None:
+    v, _ = view()
+    v({"event": "playbook_on_play_start", "event_data": {"play": "Preflight | hosts"}})
+    v(
+        {
+            "event": "runner_on_ok",
+            "event_data": {"host": "h1", "task": "Probe", "duration": 1.5, "res": {}},
+        }
+    )
+    v({"event": "playbook_on_play_start", "event_data": {"play": "Cluster | head"}})
+    v.close()
+    assert [p for p, _ in v.plays] == ["Preflight | hosts", "Cluster | head"]
+    assert v.task_times == [
+        {"play": "Preflight | hosts", "task": "Probe", "host": "h1", "seconds": 1.5}
+    ]
+
+
 # ---------------------------------------------------------------------------- ProgressView
 
 
