@@ -106,7 +106,9 @@ def check_ports(ports: Any, defaults: Mapping[str, int]) -> list[str]:
         by_port.setdefault(number, []).append(key)
     for number, keys in sorted(by_port.items()):
         if len(keys) > 1:
-            problems.append(f"{' and '.join(keys)} are both {number}: every port must differ")
+            problems.append(
+                f"{' and '.join(sorted(keys))} are both {number}: every port must differ"
+            )
     low, high = numbers.get("worker_min"), numbers.get("worker_max")
     if low is not None and high is not None:
         if low > high:

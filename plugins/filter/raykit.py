@@ -183,6 +183,16 @@ def usable_build(paths: Iterable[str], glibc: str) -> str:
     return best
 
 
+def read_if_exists(path: str) -> str:
+    """A small text file's content, stripped; "" when it does not exist (control node)."""
+    import pathlib
+
+    try:
+        return pathlib.Path(path).read_text().strip()
+    except FileNotFoundError:
+        return ""
+
+
 def cluster_nodes(
     head: Sequence[str], workers: Sequence[str], hostvars: Mapping[str, Any]
 ) -> list[dict[str, str]]:
@@ -208,4 +218,5 @@ class FilterModule:
             "raykit_env_file": env_file,
             "raykit_usable_build": usable_build,
             "raykit_cluster_nodes": cluster_nodes,
+            "raykit_read_if_exists": read_if_exists,
         }

@@ -73,6 +73,10 @@ class ProgressView:
         self.plays: list[tuple[str, float]] = []
         self._play_start = 0.0
         self.task_times: list[dict[str, Any]] = []
+        # Unreachable results per host, also those a task ignored to report them itself
+        # (preflight): Ansible's own stats count only the others.
+        self.unreachable: dict[str, int] = {}
+        self._unreachable_ids: set[int] = set()
 
     def close(self) -> None:
         """End the last play's clock (call once the run is over)."""
@@ -82,6 +86,8 @@ class ProgressView:
 
     def _track(self, kind: str, data: Mapping[str, Any]) -> None:
         host = data.get("host")
+        if kind == "runner_on_unreachable" and host:
+            self.unreachable[str(host)] = self.unreachable.get(str(host), 0) + 1
         if kind == "playbook_on_play_start":
             self.close()
             self.play = str(data.get("play", ""))
@@ -155,6 +161,16 @@ class ProgressView:
                 "task": str(data.get("task", "?")),
                 "msg": msg.strip(),
             }
+            if fail["msg"].startswith(f"Unreachable: {fail['host']}"):
+                # Preflight's own account of an unreachable host (with the fix) replaces
+                # Ansible's raw one for the same host.
+                self.failures = [
+                    f
+                    for f in self.failures
+                    if not (f["host"] == fail["host"] and id(f) in self._unreachable_ids)
+                ]
+            if kind == "runner_on_unreachable":
+                self._unreachable_ids.add(id(fail))
             self.failures.append(fail)
             if not quiet:
                 self.console.print(f"  [red]✗ {fail['host']}[/red]: {fail['task']}")
@@ -249,6 +265,9 @@ def run_playbook(
     for key in ("ok", "changed", "failures", "dark", "skipped", "rescued", "ignored"):
         for host, n in (stats.get(key) or {}).items():
             per_host.setdefault(host, {})[keys.get(key, key)] = n
+    for host, n in view.unreachable.items():
+        counts = per_host.setdefault(host, {})
+        counts["unreachable"] = max(counts.get("unreachable", 0), n)
     return Outcome(
         rc=int(result.rc or 0),
         status=str(result.status),

@@ -74,7 +74,7 @@ def test_good_values_pass(name: str, value: Any) -> None:
 def test_the_port_map() -> None:
     assert "misses gcs" in why("raykit_ports", {"dashboard": 9999})
     assert "replaces the whole map" in why("raykit_ports", {"dashboard": 9999})
-    assert "gcs and dashboard are both 6379" in why("raykit_ports", {**PORTS, "dashboard": 6379})
+    assert "dashboard and gcs are both 6379" in why("raykit_ports", {**PORTS, "dashboard": 6379})
     assert "dashboard=80 is outside 1024-65535" in why("raykit_ports", {**PORTS, "dashboard": 80})
     assert "dashboard='web' is not a whole number" in why(
         "raykit_ports", {**PORTS, "dashboard": "web"}

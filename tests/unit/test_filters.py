@@ -52,9 +52,16 @@ def test_filter_module_exposes_every_filter_under_the_raykit_prefix() -> None:
         "raykit_env_file",
         "raykit_usable_build",
         "raykit_cluster_nodes",
+        "raykit_read_if_exists",
     }
     assert filters["raykit_version_le"] is f.version_le
     assert all(callable(fn) for fn in filters.values())
+
+
+def test_read_if_exists(tmp_path: Path) -> None:
+    (tmp_path / "pin").write_text("abc\n")
+    assert f.read_if_exists(str(tmp_path / "pin")) == "abc"
+    assert f.read_if_exists(str(tmp_path / "none")) == ""
 
 
 # ---------------------------------------------------------------------------- declared_vars
