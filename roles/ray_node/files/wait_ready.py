@@ -11,6 +11,7 @@ Standard library only; changes nothing.
 """
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -40,14 +41,36 @@ def answers(host, port):
         return False
 
 
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def readable(lines):
+    """Journal lines without terminal colours, and a traceback without its frames: Ray's own
+    messages and the exception's last line are what tell the reason."""
+    out, skip_code = [], False
+    for raw in lines:
+        line = ANSI.sub("", raw).rstrip()
+        if skip_code:
+            skip_code = False
+            if line.startswith("    "):
+                continue
+        if re.match(r"\s+File \"", line):
+            skip_code = True
+            continue
+        if not line.strip() or set(line.strip()) <= set("~^"):
+            continue
+        out.append(line)
+    return out
+
+
 def journal(unit, since):
     proc = subprocess.run(
-        ["journalctl", "-u", unit, "--since", since, "-n", "40", "--no-pager", "-o", "cat"],
+        ["journalctl", "-u", unit, "--since", since, "-n", "200", "--no-pager", "-o", "cat"],
         capture_output=True,
         text=True,
         check=False,
     )
-    return [line for line in proc.stdout.splitlines() if line.strip()][-40:]
+    return readable(proc.stdout.splitlines())[-25:]
 
 
 def main(argv):
@@ -70,7 +93,10 @@ def main(argv):
             )
         elif time.monotonic() - start > timeout:
             waiting = ", ".join(f"{h}:{p}" for h, p in targets if not answers(h, p))
-            reason = f"{waiting} did not answer within {timeout:.0f} s ({unit} is {state.get('SubState')})"
+            reason = (
+                f"{waiting} did not answer within {timeout:.0f} s "
+                f"({unit} is {state.get('SubState')})"
+            )
         if reason:
             break
         time.sleep(0.5)
