@@ -38,11 +38,15 @@ def test_a_port_in_use_fails_fast_with_rays_reason(inventory: Path) -> None:
     ip = sandbox.host_ip(sandbox.subnet_for(NAME), 1)
     # Another program holds the GCS port on the head's address (a transient unit, so it
     # outlives this command).
+    squat = (
+        f"import socket, time; s = socket.socket(); s.bind(('{ip}', 6379)); s.listen(); "
+        "time.sleep(3600)"
+    )
     subprocess.run(
-        ["podman", "exec", HEAD, "systemd-run", "--unit=squatter", "python3", "-c",
-         f"import socket,time; s=socket.socket(); s.bind(('{ip}', 6379)); s.listen(); time.sleep(3600)"],
-        check=True, capture_output=True,
-    )  # fmt: skip
+        ["podman", "exec", HEAD, "systemd-run", "--unit=squatter", "python3", "-c", squat],
+        check=True,
+        capture_output=True,
+    )
     started = time.monotonic()
     proc = ansible_playbook(inventory, "site.yml", "-e", "ray_node_start_timeout=300")
     seconds = time.monotonic() - started
@@ -56,4 +60,3 @@ def test_a_port_in_use_fails_fast_with_rays_reason(inventory: Path) -> None:
     # runtime included, took this long).
     print(f"converge until the failure: {seconds:.0f} s")
     assert "Timeout when waiting" not in out
-
