@@ -31,7 +31,8 @@ VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 # Ray refuses an object store under 75 MiB (ray_constants.OBJECT_STORE_MINIMUM_MEMORY_BYTES).
 OBJECT_STORE_MIN = 75 * 1024 * 1024
-PORT_MIN, PORT_MAX = 1024, 65535  # Ray runs as an unprivileged user: no port below 1024
+PORT_MIN = 1024  # Ray runs as an unprivileged user: no port below 1024
+PORT_MAX = 65535
 POSITIVE_INTS = (
     "ray_node_start_timeout",
     "prometheus_start_timeout",
