@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -66,7 +68,46 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    return _run("playbooks/status.yml", args)
+    if args.deep:
+        return _run("playbooks/status.yml", args)
+    import json
+
+    from raykit import status
+    from raykit.cluster import ClusterError, load
+
+    out = Console()
+    try:
+        cluster = load(args.inventory)
+    except ClusterError as exc:
+        doc = status.unreachable("?", str(exc))
+        print(json.dumps(doc)) if args.json else err.print(f"[red]raykit status:[/red] {exc}")
+        return 2
+
+    def once() -> dict:
+        return status.collect(cluster, tunnel=args.tunnel, reports=Path(args.reports))
+
+    if not args.watch:
+        doc = once()
+        if args.json:
+            print(json.dumps(doc, indent=2))
+        else:
+            status.render(out, doc)
+        return int(doc["code"])
+    import io
+
+    from rich.live import Live
+    from rich.text import Text
+
+    code = 2
+    with Live(console=out, auto_refresh=False) as live, contextlib.suppress(KeyboardInterrupt):
+        while True:  # until Ctrl-C; the exit status is the last refresh's
+            doc = once()
+            code = int(doc["code"])
+            buf = io.StringIO()
+            status.render(Console(file=buf, force_terminal=True, width=out.width), doc)
+            live.update(Text.from_ansi(buf.getvalue()), refresh=True)
+            time.sleep(args.watch)
+    return code
 
 
 def cmd_smoke(args: argparse.Namespace) -> int:
@@ -226,8 +267,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_down)
 
-    p = sub.add_parser("status", help="versions, unit state and address per host; alive nodes")
+    p = sub.add_parser(
+        "status",
+        help="the cluster's health from Ray and Prometheus in seconds (--deep: per-host probe)",
+        description=(
+            "Per node: alive, versions, CPU, memory, object store, spilling, disk, scrape "
+            "targets; Prometheus and Grafana health; a verdict. Exit 0 healthy, 1 degraded, "
+            "2 unreachable or bad input."
+        ),
+    )
     _inventory(p)
+    p.add_argument(
+        "--deep",
+        action="store_true",
+        help="also probe every host over SSH (units, versions on disk): the status playbook",
+    )
+    p.add_argument("--json", action="store_true", help="print the status as JSON")
+    p.add_argument("--watch", type=_positive, metavar="N", help="refresh every N seconds, in place")
+    p.add_argument(
+        "--tunnel",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="reach the dashboard and Prometheus through SSH (auto: when not reachable)",
+    )
+    p.add_argument(
+        "--reports", default="reports", metavar="DIR", help="where to look for the last report"
+    )
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("smoke", help="the seed's smoke test: tasks report the node they ran on")

@@ -235,3 +235,44 @@ def test_bad_input_submits_nothing(
     assert message in proc.stderr
     assert not list(tmp_path.iterdir())
     assert job_count(inventory) == before
+
+
+# ----------------------------------------------------------------- raykit status (last: it
+# stops a worker, then waits until the cluster is whole again)
+
+
+def status_json(inventory: str) -> tuple[int, dict[str, Any]]:
+    proc = raykit("status", "-i", inventory, "--json", timeout=120)
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def test_status_healthy_then_a_stopped_worker_is_reported(inventory: str, tmp_path: Path) -> None:
+    import time
+
+    healthy = raykit("status", "-i", inventory, "--reports", str(tmp_path))
+    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+    assert "healthy: 2 of 2 nodes alive, every target up" in healthy.stdout
+    code, doc = status_json(inventory)
+    assert code == 0 and doc["code"] == 0
+    for node in doc["nodes"]:
+        # From the node labels each node started with: what it runs.
+        assert (node["python"], node["ray"]) == ("3.13.5", "2.60.0") and len(node["lock"]) == 12
+        assert node["cpu_pct"] is not None and node["disk_pct"] is not None
+        assert node["targets_up"]["node"] == 1
+    print(f"raykit status answered in {doc['seconds']} s (collect only)")
+
+    worker = f"{NAME}-node2"
+    subprocess.run(["podman", "exec", worker, "systemctl", "stop", "raykit-ray"], check=True)
+    try:
+        time.sleep(5)  # one refresh of `raykit status --watch 5`
+        code, doc = status_json(inventory)
+        assert code == 1, doc
+        assert f"{worker} is not alive in Ray" in doc["verdict"]
+        text = raykit("status", "-i", inventory)
+        assert text.returncode == 1 and "degraded:" in text.stdout
+    finally:
+        subprocess.run(["podman", "exec", worker, "systemctl", "start", "raykit-ray"], check=True)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and status_json(inventory)[0] != 0:
+            time.sleep(3)
+    assert status_json(inventory)[0] == 0  # whole again for whatever runs next

@@ -63,7 +63,7 @@ def test_up_smoke_status_down_purge(inventory: Path) -> None:
     for x, square in enumerate([0, 1, 4, 9, 16]):
         assert f"task {x}: {square:>3} on {NAME}-node1" in smoke.stderr
 
-    status = raykit("status", "-i", inv)
+    status = raykit("status", "-i", inv, "--deep")
     assert status.returncode == 0, status.stderr[-3000:]
     line = next(ln for ln in status.stderr.splitlines() if ln.startswith(f"{NAME}-node1 "))
     assert line.split()[1:] == [

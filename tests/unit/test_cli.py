@@ -142,7 +142,7 @@ def test_main_with_a_bad_pair_runs_nothing(
         (["up", "-e", "raykit_ray_version=2.60.0"], "site.yml", {"raykit_ray_version": "2.60.0"}),
         (["down"], "playbooks/teardown.yml", {"raykit_purge": False}),
         (["down", "--purge"], "playbooks/teardown.yml", {"raykit_purge": True}),
-        (["status"], "playbooks/status.yml", {}),
+        (["status", "--deep"], "playbooks/status.yml", {}),
         (["smoke"], "playbooks/smoke.yml", {"smoke_tasks": 5}),
         (
             ["smoke", "--tasks", "3", "-e", "a=b"],
@@ -172,7 +172,7 @@ def test_commands_run_their_playbook(
 
 
 def test_verbose_is_passed_on(inventory: Path, fake_run: FakeRun, out: io.StringIO) -> None:
-    assert cli.main(["status", "-v", "-i", str(inventory)]) == 0
+    assert cli.main(["status", "--deep", "-v", "-i", str(inventory)]) == 0
     assert fake_run.calls[0]["verbose"] is True
 
 
@@ -213,7 +213,7 @@ def test_a_successful_run_prints_no_failure(
     inventory: Path, fake_run: FakeRun, out: io.StringIO
 ) -> None:
     fake_run.outcome = Outcome(rc=0, status="successful", seconds=3.0, stats={"node1": {"ok": 1}})
-    assert cli.main(["status", "-i", str(inventory)]) == 0
+    assert cli.main(["status", "--deep", "-i", str(inventory)]) == 0
     text = out.getvalue()
     assert "done in 3.0 s" in text
     assert "failed at" not in text
