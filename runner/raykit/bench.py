@@ -21,7 +21,7 @@ import requests
 from rich.console import Console
 
 from raykit import __version__
-from raykit.cluster import Cluster, ClusterError, endpoint
+from raykit.cluster import Cluster, ClusterError, open_endpoints
 from raykit.jobs import JobError, JobInterrupted, JobOutcome, client, run_job, workloads_module
 from raykit.playbooks import REPO
 
@@ -234,16 +234,7 @@ def bench(
         stack.push(lambda kind, *_: _drop_if_empty(out) if kind is not None else None)
         for path in job.cleanup:
             stack.callback(shutil.rmtree, path, ignore_errors=True)
-        dash = stack.enter_context(
-            endpoint(cluster, cluster.dashboard_url, cluster.head, tunnel, notes)
-        )
-        prom = cluster.prometheus_url
-        if prom:
-            via = str(cluster.access.get("monitoring_host") or cluster.head)
-            try:
-                prom = stack.enter_context(endpoint(cluster, prom, via, tunnel, notes))
-            except ClusterError as exc:
-                notes.append(f"Prometheus: {exc}")
+        dash, prom = open_endpoints(cluster, stack, tunnel, notes)
         interval = metrics.scrape_interval(prom)
         jobs = client(dash, cluster.token)
         manifest = {

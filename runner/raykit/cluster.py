@@ -283,3 +283,21 @@ def endpoint(
         yield tunnel.url
     finally:
         tunnel.close()
+
+
+def open_endpoints(
+    cluster: Cluster, stack: contextlib.ExitStack, mode: str, notes: list[str]
+) -> tuple[str, str | None]:
+    """The URLs to use for the dashboard and Prometheus (None: no monitoring), each direct or
+    through a tunnel that `stack` closes. The dashboard must be reached (ClusterError); a
+    Prometheus tunnel that cannot open is a note, and its URL stays as it is, unreachable,
+    for the callers to report."""
+    dash = stack.enter_context(endpoint(cluster, cluster.dashboard_url, cluster.head, mode, notes))
+    prom = cluster.prometheus_url
+    if prom:
+        via = str(cluster.access.get("monitoring_host") or cluster.head)
+        try:
+            prom = stack.enter_context(endpoint(cluster, prom, via, mode, notes))
+        except ClusterError as exc:
+            notes.append(f"Prometheus: {exc}")
+    return dash, prom

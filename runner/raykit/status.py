@@ -24,7 +24,7 @@ from typing import Any
 import requests
 
 from raykit import metrics
-from raykit.cluster import Cluster, ClusterError, endpoint
+from raykit.cluster import Cluster, ClusterError, open_endpoints
 
 DISK_LIMIT = 90.0  # percent
 HEALTHY, DEGRADED, UNREACHABLE = 0, 1, 2
@@ -220,19 +220,9 @@ def collect(
     notes: list[str] = []
     with contextlib.ExitStack() as stack:
         try:
-            dash = stack.enter_context(
-                endpoint(cluster, cluster.dashboard_url, cluster.head, tunnel, notes)
-            )
+            dash, prom_url = open_endpoints(cluster, stack, tunnel, notes)
         except ClusterError as exc:
             return unreachable(cluster.name, str(exc))
-        prom_url = cluster.prometheus_url
-        if prom_url:
-            via = str(cluster.access.get("monitoring_host") or cluster.head)
-            try:
-                prom_url = stack.enter_context(endpoint(cluster, prom_url, via, tunnel, notes))
-            except ClusterError as exc:
-                notes.append(f"Prometheus: {exc}")
-                prom_url = None
         grafana_url = cluster.access.get("grafana_url")
         queries = prom_queries(cluster.node_ips)
         prom = metrics._Prometheus(prom_url or "", requests.Session(), TIMEOUT)
