@@ -26,8 +26,13 @@ import yaml
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
-VERSION_VARS = ("raykit_python_version", "raykit_ray_version", "raykit_prometheus_version")
-VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
+# Full versions: major.minor.micro, with the pre-release or build suffixes each project uses
+# (CPython 3.14.0rc1, Ray 2.61.0rc0, a Prometheus 2.42.0+debian-repack).
+VERSION_RES = {
+    "raykit_python_version": re.compile(r"^\d+\.\d+\.\d+((a|b|rc)\d+)?$"),
+    "raykit_ray_version": re.compile(r"^\d+\.\d+\.\d+(rc\d+)?$"),
+    "raykit_prometheus_version": re.compile(r"^\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]+)?$"),
+}
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 # Ray refuses an object store under 75 MiB (ray_constants.OBJECT_STORE_MINIMUM_MEMORY_BYTES).
 OBJECT_STORE_MIN = 75 * 1024 * 1024
@@ -142,7 +147,7 @@ def check_value(name: str, value: Any, spec: Mapping[str, Any], ports: Mapping[s
     value = result.validated_parameters.get(name, value)
     if name == "raykit_ports":
         return "; ".join(check_ports(value, ports))
-    if name in VERSION_VARS and not VERSION_RE.match(str(value)):
+    if name in VERSION_RES and not VERSION_RES[name].match(str(value)):
         return "must be a full version, major.minor.micro (e.g. 3.13.5)"
     if name == "ray_node_num_cpus" and not _empty(value) and not _is_int(value):
         return "must be a whole number of CPUs >= 0, or empty to let Ray count them"

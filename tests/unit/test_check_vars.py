@@ -42,6 +42,7 @@ def test_every_role_spec_is_loaded() -> None:
         ("raykit_python_version", "3.13", "major.minor.micro"),
         ("raykit_python_version", 3.13, "major.minor.micro"),  # YAML reads 3.13 as a float
         ("raykit_ray_version", "2.60", "major.minor.micro"),
+        ("raykit_prometheus_version", "latest", "major.minor.micro"),
         ("raykit_python_source_sha256", {"3.13.5": "abc"}, "not sha256 hex digests: 3.13.5"),
         ("raykit_prometheus_sha256", {"3.11.2": {"amd64": "0"}}, "3.11.2.amd64: '0'"),
     ],
@@ -63,6 +64,9 @@ def test_bad_values_are_named(name: str, value: Any, expected: str) -> None:
         ("ray_node_object_store_memory", 512 * 1024 * 1024),
         ("ray_node_object_store_memory", ""),
         ("raykit_python_version", "3.13.5"),
+        ("raykit_python_version", "3.14.0rc1"),
+        ("raykit_ray_version", "2.61.0rc0"),
+        ("raykit_prometheus_version", "2.42.0+debian-repack"),
         ("raykit_ports", dict(PORTS)),
         ("raykit_python_source_sha256", {"3.13.5": "93e5" + "0" * 60}),
     ],
