@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import time
 from collections.abc import Mapping
@@ -281,6 +282,23 @@ def run_playbook(
     )
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_ORIGIN = re.compile(r"^Origin: .+:\d+:\d+$")
+
+
+def ansible_words(text: str, tail: int = 8) -> list[str]:
+    """What Ansible said when it stopped before any task: its last lines, without colours,
+    and the first place it pointed at (`Origin: FILE:LINE:COLUMN`, with the line before)."""
+    lines = [ln.rstrip() for ln in _ANSI.sub("", text).splitlines() if ln.strip()]
+    out = lines[-tail:]
+    for i, line in enumerate(lines):
+        if _ORIGIN.match(line):
+            if line not in out:
+                out = [*lines[max(0, i - 1) : i + 1], *out]
+            break
+    return out
+
+
 def step_times(outcome: Outcome) -> dict[str, float]:
     """Seconds per lifecycle step: plays are named `Step | what`, and a step's plays add up."""
     steps: dict[str, float] = {}
@@ -337,6 +355,8 @@ def print_summary(outcome: Outcome, console: Console) -> None:
             # No task failed: Ansible stopped before one ran (an inventory that does not
             # parse, a playbook error). Its own words are the end of its output.
             with contextlib.suppress(OSError):
-                tail = log.read_text(errors="replace").strip().splitlines()[-15:]
-                console.print("\n".join(tail), markup=False, highlight=False)
+                text = log.read_text(errors="replace")
+                console.print(
+                    "\n".join(ansible_words(text)), markup=False, highlight=False, soft_wrap=True
+                )
         console.print(f"full log: {log}")

@@ -363,6 +363,22 @@ def test_a_failure_before_any_task_shows_ansibles_own_words(tmp_path: Path) -> N
     assert "No inventory was parsed" in buf.getvalue()
 
 
+def test_ansible_words_keep_the_place_it_pointed_at_without_colours() -> None:
+    text = (
+        "\x1b[1;35mYAML parsing failed: did not find expected key.\x1b[0m\n"
+        "\x1b[1;35mOrigin: /x/hosts.yml:6:6\x1b[0m\n\n"
+        + "".join(f"noise {i}\n" for i in range(20))
+        + "\x1b[0;31m[ERROR]: Completely failed to parse inventory source /x/hosts.yml\x1b[0m\n"
+    )
+    words = playbooks.ansible_words(text)
+    assert words[:2] == [
+        "YAML parsing failed: did not find expected key.",
+        "Origin: /x/hosts.yml:6:6",
+    ]
+    assert words[-1] == "[ERROR]: Completely failed to parse inventory source /x/hosts.yml"
+    assert not any("\x1b" in w for w in words)
+
+
 def test_step_times_add_up_each_steps_plays() -> None:
     outcome = playbooks.Outcome(
         rc=0,
