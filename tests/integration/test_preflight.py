@@ -285,9 +285,9 @@ def test_an_inventory_that_does_not_parse_shows_the_parser(tmp_path: Path) -> No
         [str(Path(os.sys.executable).parent / "raykit"), "up", "-i", str(bad)],
         capture_output=True, text=True, check=False, timeout=600,
     )  # fmt: skip
-    assert (
-        cli.returncode != 0 and f"Completely failed to parse inventory source {bad}" in cli.stderr
-    )
+    assert cli.returncode != 0
+    assert f"Completely failed to parse inventory source {bad}" in cli.stderr
+    assert f"Origin: {bad}:6:6" in cli.stderr  # the line and column, without a log to open
 
 
 def test_a_wrong_python_pin_is_an_error_whatever_the_cache_holds(
