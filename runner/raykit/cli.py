@@ -75,7 +75,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     from raykit import status
     from raykit.cluster import ClusterError, load
 
+    started = time.monotonic()
     out = Console()
+    if not out.is_terminal:  # a pipe or a file: one line per node, not a squeezed table
+        out = Console(width=200)
     try:
         cluster = load(args.inventory)
     except ClusterError as exc:
@@ -84,7 +87,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 2
 
     def once() -> dict:
-        return status.collect(cluster, tunnel=args.tunnel, reports=Path(args.reports))
+        nonlocal started
+        doc = status.collect(cluster, tunnel=args.tunnel, reports=Path(args.reports))
+        doc["seconds"] = round(time.monotonic() - started, 2)  # the inventory read included
+        started = time.monotonic()
+        return doc
 
     if not args.watch:
         doc = once()

@@ -295,7 +295,8 @@ def render(console: Any, doc: Mapping[str, Any]) -> None:
     columns = ("node", "role", "address", "alive", "python", "ray", "lock", "CPUs", "CPU %",
                "mem %", "object store", "spilled", "disk %", "targets")  # fmt: skip
     for col in columns:
-        table.add_column(col, justify="left" if col in ("node", "role", "address") else "right")
+        left = col in ("node", "role", "address")
+        table.add_column(col, justify="left" if left else "right", no_wrap=True)
     for n in doc["nodes"]:
         targets = n.get("targets_up") or {}
         up = sum(1 for v in targets.values() if v == 1)
