@@ -152,7 +152,10 @@ def evaluate(
             problems.append(f"{n['name']} runs {', '.join(drift)}")
         down = sorted(e for e, v in up.items() if v != 1)
         if prom_health.get("healthy") and not targets_error and not up:
-            problems.append(f"{n['name']}: Prometheus has no scrape target for it")
+            problems.append(
+                f"{n['name']}: Prometheus has not scraped it (no target for it, or not yet: "
+                "a new target waits for its first scrape)"
+            )
         elif down:
             problems.append(f"{n['name']}: Prometheus target(s) down: {', '.join(down)}")
         spilled = row.get("spilled_bytes")

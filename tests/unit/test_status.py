@@ -99,7 +99,10 @@ def test_a_node_without_a_target_is_degraded(rec: dict[str, Any]) -> None:
         i for i in result if i["metric"]["host"] != names(rec)[2]
     ]
     doc = evaluate(rec)
-    assert doc["problems"] == [f"{names(rec)[2]}: Prometheus has no scrape target for it"]
+    assert doc["problems"] == [
+        f"{names(rec)[2]}: Prometheus has not scraped it (no target for it, or not yet: a new "
+        "target waits for its first scrape)"
+    ]
 
 
 def test_spilling_is_degraded(rec: dict[str, Any]) -> None:
