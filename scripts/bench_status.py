@@ -24,7 +24,7 @@ from raykit.cluster import load
 
 REPO = Path(__file__).resolve().parents[1]
 RAY_STATUS = (
-    "sudo -u raykit sh -c 'env $(grep -v \"^#\" /etc/raykit/client.env | xargs) "
+    'sudo -u raykit sh -c \'env $(grep -v "^#" /etc/raykit/client.env | xargs) '
     "/opt/raykit/current/bin/ray status'"
 )
 
