@@ -128,7 +128,7 @@ Next:
   $raykit bench -i $inv --workload fake_nn --set preset=small   # one more report
   $raykit run -i $inv path/to/your_script.py                    # your own script, measured
   $raykit compare REPORT_DIR REPORT_DIR                        # side by side
-  $raykit status -i $inv          # versions, units, alive nodes
+  $raykit status -i $inv          # health in seconds: nodes, load, targets
   $raykit down -i $inv [--purge]  # stop Ray (and remove everything raykit installed)
   $raykit sandbox down --name $name   # remove the sandbox hosts
 EOT
