@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -9,6 +10,7 @@ import re
 import subprocess
 import sys
 from collections import defaultdict, deque
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -143,3 +145,16 @@ def collect_recorded(name: str) -> tuple[dict[str, Any], dict[str, Any], ReplayS
         now=lambda: next(clock),
     )
     return meta, block, session
+
+
+@contextlib.contextmanager
+def fresh_sandbox(name: str, hosts: int, **kwargs: Any) -> Iterator[Path]:
+    """A test module's own sandbox: whatever a killed run left is removed first, the sandbox
+    is brought up (its inventory yielded) and removed at the end, whatever happened."""
+    from raykit import sandbox
+
+    sandbox.down(name=name)
+    try:
+        yield sandbox.up(name=name, hosts=hosts, **kwargs)
+    finally:
+        sandbox.down(name=name)

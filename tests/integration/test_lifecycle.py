@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from raykit import sandbox
-from support import ansible_playbook, raykit
+from support import ansible_playbook, fresh_sandbox, raykit
 
 pytestmark = pytest.mark.integration
 
@@ -28,11 +27,8 @@ if os.geteuid() != 0:
 
 @pytest.fixture(scope="module")
 def inventory() -> Iterator[Path]:
-    sandbox.down(name=NAME)
-    try:
-        yield sandbox.up(name=NAME, hosts=1)
-    finally:
-        sandbox.down(name=NAME)
+    with fresh_sandbox(NAME, 1) as path:
+        yield path
 
 
 def on_host(command: str) -> str:
