@@ -22,7 +22,16 @@ from rich.console import Console
 
 from raykit import __version__
 from raykit.cluster import Cluster, ClusterError, open_endpoints
-from raykit.jobs import JobError, JobInterrupted, JobOutcome, client, run_job, workloads_module
+from raykit.jobs import (
+    JobError,
+    JobInterrupted,
+    JobOutcome,
+    client,
+    explain_failure,
+    plain_text,
+    run_job,
+    workloads_module,
+)
 from raykit.playbooks import REPO
 
 WORKLOADS_DIR = REPO / "workloads"
@@ -161,7 +170,7 @@ def _run_record(index: int, outcome: JobOutcome, metrics: dict[str, Any], log_na
         "index": index,
         "job_id": outcome.job_id,
         "status": outcome.status,
-        "message": outcome.message,
+        "message": plain_text(outcome.message),
         "start": outcome.start,
         "end": outcome.end,
         "wall_s": round(outcome.wall_s, 3),
@@ -170,7 +179,7 @@ def _run_record(index: int, outcome: JobOutcome, metrics: dict[str, Any], log_na
         "overhead_s": round(outcome.wall_s - driver_s, 3) if driver_s is not None else None,
         "result": result,
         "log": log_name,
-        "log_tail": "\n".join(outcome.log.splitlines()[-LOG_TAIL_LINES:]),
+        "log_tail": "\n".join(plain_text(outcome.log).splitlines()[-LOG_TAIL_LINES:]),
         "job": outcome.job_info,
         "metrics": metrics,
     }
@@ -225,6 +234,7 @@ def bench(
     runs: list[dict[str, Any]] = []
     logs: dict[str, str] = {}
     error: str | None = None
+    error_detail: str | None = None
     manifest: dict[str, Any] = {}
     created = time.time()
     rid, out = claim_report_dir(reports_dir, report.new_id(job.name, created))
@@ -279,14 +289,14 @@ def bench(
                     settle=settle and not interrupted,
                 )
                 log_name = f"job-{i + 1}.log"
-                logs[log_name] = outcome.log
+                logs[log_name] = plain_text(outcome.log)
                 runs.append(_run_record(i, outcome, mx, log_name))
                 _print_run(console, label, outcome)
                 if interrupted:
                     error = f"run {i + 1} interrupted (Ctrl-C); job {outcome.job_id} stopped"
                     break
                 if not outcome.ok:
-                    error = _failure_line(i, outcome)
+                    error, error_detail = _failure(i, outcome)
                     break
         except KeyboardInterrupt:
             # Ctrl-C between jobs or while Prometheus is asked: the runs done so far stay.
@@ -299,7 +309,8 @@ def bench(
         "kind": job.kind,
         "params": job.params,
         "status": status,
-        "error": error,
+        "error": plain_text(error) if error else None,
+        "error_detail": error_detail,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created)),
         "notes": notes,
         "manifest": manifest,
@@ -342,11 +353,14 @@ def _note_manifest(manifest: dict[str, Any], outcome: JobOutcome) -> None:
         manifest["lock_sha12"] = venv.rsplit("-", 1)[-1]
 
 
-def _failure_line(i: int, outcome: JobOutcome) -> str:
+def _failure(i: int, outcome: JobOutcome) -> tuple[str, str | None]:
+    """The report's `error` for a run that did not succeed (one line naming the cause) and its
+    `error_detail` (the traceback or message behind it, None when there is nothing more)."""
     if outcome.status == "SUCCEEDED":
-        return f"run {i + 1}: job {outcome.job_id} ended without a raykit result line"
-    msg = outcome.message.strip().splitlines()
-    return f"run {i + 1}: job {outcome.job_id} {outcome.status}: {msg[-1] if msg else ''}".strip()
+        return f"run {i + 1}: job {outcome.job_id} ended without a raykit result line", None
+    why = explain_failure(outcome.status, outcome.message, outcome.log)
+    line = f"run {i + 1}: job {outcome.job_id} {outcome.status}: {why.cause}".strip(" :")
+    return line, why.detail or None
 
 
 def _print_run(console: Console, label: str, outcome: JobOutcome) -> None:

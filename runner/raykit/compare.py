@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from raykit.jobs import plain_text
 from raykit.report import DASH, fmt_bytes, fmt_count, fmt_pct, fmt_seconds, md_escape
 
 Report = Mapping[str, Any]
@@ -202,6 +203,7 @@ def rows(reports: Sequence[Report]) -> Comparison:
             notes.append(
                 f"{lab} ({rid}) {r.get('status') or 'has no status'}: its figures come from "
                 f"{len(_ok_runs(r))} successful run(s) of {len(runs)}"
+                + (f" ({plain_text(r['error'])})" if r.get("error") else "")
             )
     if any(len(s) > 1 for s in sums):
         notes.append("a report whose runs disagree on the checksum: see its runs table")

@@ -2,12 +2,14 @@
 
 A job's driver speaks a small line protocol on its stdout (workloads/_common.py):
 ``RAYKIT_MANIFEST {json}``, ``RAYKIT_PROGRESS {"done": n, "total": m}``, ``RAYKIT_RESULT {json}``.
-Everything else in the log is the job's own output, kept in the report.
+Everything else in the log is the job's own output, kept in the report; when the job fails,
+explain_failure() finds the line in it that says why.
 """
 
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -179,3 +181,161 @@ def _logs(jobs: Any, job_id: str) -> str:
         return str(jobs.get_job_logs(job_id))
     except Exception as exc:  # keep the outcome even without its log
         return f"(the job's log could not be read: {_one_line(exc)})"
+
+
+# --- why a job failed ----------------------------------------------------------------------
+
+CAUSE_LIMIT = 240  # characters of the one-line cause
+DETAIL_LINES = 60  # lines of the text behind it
+
+# Terminal escapes: CSI (colours, cursor), OSC (titles, links), character sets, the rest.
+_ANSI = re.compile(
+    r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[ -/]+[0-~]|[@-Z\\-_])"
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# What Ray puts before a line it relays from another process: (raylet, ip=10.89.0.12),
+# (FakeNN pid=2211, ip=10.89.0.12), (pid=2211), (autoscaler +1m2s).
+_RELAYED = re.compile(
+    r"^\((?:[\w.:<>-]+ )?(?:pid=\S+|raylet|gcs_server|autoscaler)(?:,? [^)]*)?\) ?"
+)
+# Log deduplication's suffix, with its one-time advice.
+_REPEATED = re.compile(r"\s*\[repeated \d+x across cluster\](?: \(Ray deduplicates logs.*)?$")
+# A line of a logger (2026-12-01 21:07:15,230 INFO ..., [2026-12-01 21:07:14,102 E ...]) or of
+# a native stack dump (*** SIGTERM received ..., PC: @ ..., @ 0x..., raylet(+0x8bbdcb)).
+_NOT_PYTHON = re.compile(
+    r"^\[?\d{4}-\d\d-\d\d[ T]\d\d:\d\d|^\*\*\* |^PC: @|^\s*@\s+0x|\(\+0x[0-9a-f]+\)"
+)
+# An exception as Python prints it: `ValueError: ...`, `ray.exceptions.ActorDiedError: ...`,
+# `ray.exceptions.RayTaskError(ValueError): ...`, or a bare `KeyboardInterrupt`.
+_EXCEPTION = re.compile(
+    r"^(?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:Error|Exception|Exit|Interrupt|Failure|Warning)"
+    r"(?:\([\w.]+\))?(?::\s.*|:?$)"
+)
+# Where a remote call ran, in a RayTaskError: `ray::square() (pid=2211, ip=10.89.0.12, ...)`.
+_WHERE = re.compile(r"(ray::[\w.<>]+\(\)) \(([^)]*)\)")
+_TRACEBACK = "Traceback (most recent call last):"
+
+
+def plain_text(text: Any) -> str:
+    """Terminal output as plain text: colour codes, other escapes and control characters
+    removed (tabs and newlines stay)."""
+    return _CONTROL.sub("", _ANSI.sub("", str(text)))
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a job failed: `cause`, one line (the report's `error` names it); `detail`, the lines
+    behind it (its traceback, or Ray's message), "" when they say no more than `cause`."""
+
+    cause: str
+    detail: str
+
+
+def explain_failure(status: str, message: str, log: str) -> Failure:
+    """The cause of a failed job, from its terminal `status`, Ray's `message` and its log.
+
+    In order: a STOPPED job's message (someone stopped it; what the log says after is the
+    consequence); the exception that ended the last Python traceback of the log (or of the
+    message, when the log could not be read), for a RayTaskError the exception raised in the
+    task and where it ran; the last line that reads as an exception; Ray's message without the
+    log lines it repeats. Lines Ray relays from other processes (the raylet's stack dumps,
+    ``[repeated 3x across cluster]``) count only when nothing else does. Colour codes are
+    removed; the cause is one line of at most CAUSE_LIMIT characters."""
+    said = _own_words(plain_text(message))
+    if status == "STOPPED" and said:
+        return _from_message(said)
+    texts = [plain_text(log).splitlines(), plain_text(message).splitlines()]
+    for lines in texts:
+        found = _last_traceback(lines)
+        if found:
+            return found
+    for relayed in (False, True):
+        for lines in texts:
+            found = _last_exception(lines, relayed)
+            if found:
+                return found
+    return _from_message(said)
+
+
+def _from_message(said: list[str]) -> Failure:
+    if not said:
+        return Failure("", "")
+    return Failure(_shorten(said[0]), "\n".join(said[:DETAIL_LINES]) if len(said) > 1 else "")
+
+
+def _own_words(message: str) -> list[str]:
+    """Ray's message without the log it appends: `Job entrypoint command failed with exit code
+    1, last available logs (truncated to 20,000 chars):` and then the log's last lines."""
+    head, sep, _ = message.partition(", last available logs")
+    lines = [line.rstrip() for line in head.splitlines() if line.strip()]
+    return lines[:1] if sep else lines
+
+
+def _last_traceback(lines: list[str]) -> Failure | None:
+    """The exception ending the last traceback Python printed in `lines`, with the traceback."""
+    starts = [
+        i for i, line in enumerate(lines) if line.strip() == _TRACEBACK and not line[0].isspace()
+    ]
+    if not starts:
+        return None
+    block = [lines[starts[-1]]]
+    for line in lines[starts[-1] + 1 :]:
+        if _RELAYED.match(line) or _NOT_PYTHON.search(line) or line.startswith("RAYKIT_"):
+            break
+        block.append(line)
+    # The frames are indented; the exception is the first line that is not, then any other
+    # exception inside its message (a RayTaskError carries the task's own traceback).
+    first = next((i for i, line in enumerate(block) if i and line[:1] not in ("", " ", "\t")), None)
+    if first is None:
+        return None
+    raised = [first] + [i for i in range(first + 1, len(block)) if _EXCEPTION.match(block[i])]
+    last = raised[-1]
+    cause = block[last].strip()
+    # A message of several lines: its next unindented line, e.g. ActorDiedError's "The actor
+    # is dead because its node has died." after its indented class_name, actor_id, pid, ip.
+    rest = next(
+        (
+            line.strip()
+            for line in block[last + 1 :]
+            if line.strip() and line[:1] not in (" ", "\t")
+        ),
+        "",
+    )
+    if rest:
+        cause = f"{cause} {rest}"
+    where = _WHERE.search(block[first]) if last != first else None
+    if where:
+        places = [p for p in where.group(2).split(", ") if p.startswith(("pid=", "ip="))]
+        cause = f"{cause} (in {', '.join([where.group(1), *places])})"
+    if len(block) > DETAIL_LINES:
+        left_out = f"  ... ({len(block) - DETAIL_LINES + 1} lines left out)"
+        block = [block[0], left_out, *block[-(DETAIL_LINES - 2) :]]
+    return Failure(_shorten(cause), "\n".join(line.rstrip() for line in block))
+
+
+def _last_exception(lines: list[str], relayed: bool) -> Failure | None:
+    """The last line that reads as an exception, with the lines of its message that follow;
+    lines relayed from other processes only when `relayed`."""
+    found: int | None = None
+    texts: list[str] = []
+    for i, line in enumerate(lines):
+        text = _REPEATED.sub("", line)
+        prefix = _RELAYED.match(text)
+        if prefix:
+            text = text[prefix.end() :] if relayed else ""
+        texts.append(text)
+        if text and not _NOT_PYTHON.search(text) and _EXCEPTION.match(text):
+            found = i
+    if found is None:
+        return None
+    detail = [texts[found].rstrip()]
+    for text in texts[found + 1 :]:
+        if not text.strip() or _NOT_PYTHON.search(text) or len(detail) >= DETAIL_LINES:
+            break
+        detail.append(text.rstrip())
+    return Failure(_shorten(detail[0]), "\n".join(detail) if len(detail) > 1 else "")
+
+
+def _shorten(line: str, limit: int = CAUSE_LIMIT) -> str:
+    text = " ".join(line.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

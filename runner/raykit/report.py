@@ -24,6 +24,8 @@ from typing import Any
 
 import jinja2
 
+from raykit.jobs import plain_text
+
 SCHEMA = 1
 FILES = {"json": "report.json", "md": "report.md", "html": "report.html"}
 DASH = "—"
@@ -227,25 +229,16 @@ def fmt_time(epoch: Any) -> str:
     return datetime.fromtimestamp(float(epoch), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-
-
-def clean_log(text: Any) -> str:
-    """A log as plain text: terminal colour codes and other control characters removed."""
-    return _CONTROL.sub("", _ANSI.sub("", str(text)))
-
-
 def _first_line(message: Any, limit: int = 300) -> str:
     """Ray's job message starts with what happened, then repeats the log: keep the first."""
-    lines = [line.strip() for line in clean_log(fmt_text(message)).splitlines() if line.strip()]
+    lines = [line.strip() for line in plain_text(fmt_text(message)).splitlines() if line.strip()]
     first = lines[0] if lines else DASH
     return first if len(first) <= limit else first[: limit - 1] + "…"
 
 
 def md_escape(value: Any) -> str:
     """Text for a Markdown table cell or line: no raw HTML, no table breaks, no links."""
-    text = " ".join(clean_log(fmt_text(value)).split())
+    text = " ".join(plain_text(fmt_text(value)).split())
     text = text.replace("\\", "\\\\").replace("&", "&amp;")
     text = text.replace("<", "&lt;").replace(">", "&gt;")
     for ch in "|[]`*":
@@ -338,7 +331,11 @@ def view(report: Mapping[str, Any]) -> dict[str, Any]:
         )
         if not _succeeded(r) and r.get("log_tail"):
             tails.append(
-                {"n": number, "job_id": fmt_text(r.get("job_id")), "text": clean_log(r["log_tail"])}
+                {
+                    "n": number,
+                    "job_id": fmt_text(r.get("job_id")),
+                    "text": plain_text(r["log_tail"]),
+                }
             )
     return {
         "id": fmt_text(report.get("id")),
@@ -346,7 +343,8 @@ def view(report: Mapping[str, Any]) -> dict[str, Any]:
         "kind": fmt_text(report.get("kind")),
         "status": fmt_text(report.get("status")),
         "failed": report.get("status") != "succeeded",
-        "error": report.get("error"),
+        "error": plain_text(report["error"]) if report.get("error") else None,
+        "error_detail": plain_text(report.get("error_detail") or "").rstrip(),
         "created": fmt_text(report.get("created")),
         "params": _params(report.get("params")),
         "notes": [fmt_text(n) for n in report.get("notes") or []],

@@ -15,6 +15,7 @@ from rich.console import Console
 
 from raykit import bench, jobs
 from raykit.cluster import Cluster
+from support import REPO
 
 NODES = [
     {"name": "h", "node_ip": "10.0.0.1", "role": "head"},
@@ -77,6 +78,8 @@ class FakeJobs:
 
     fail: set[int] = field(default_factory=set)
     interrupt: set[int] = field(default_factory=set)
+    status: str = "FAILED"  # of a failed run
+    message: str = "Job entrypoint command failed with exit code 1"
     submitted: list[dict[str, Any]] = field(default_factory=list)
     stopped: list[str] = field(default_factory=list)
 
@@ -90,14 +93,14 @@ class FakeJobs:
     def get_job_status(self, job_id: str) -> Status:
         if self._i(job_id) in self.interrupt:
             raise KeyboardInterrupt
-        return Status("FAILED" if self._i(job_id) in self.fail else "SUCCEEDED")
+        return Status(self.status if self._i(job_id) in self.fail else "SUCCEEDED")
 
     def get_job_logs(self, job_id: str) -> str:
         return log_for(self._i(job_id), self._i(job_id) not in self.fail)
 
     def get_job_info(self, job_id: str) -> Info:
         failed = self._i(job_id) in self.fail
-        return Info("Job entrypoint command failed with exit code 1" if failed else "ok")
+        return Info(self.message if failed else "ok")
 
     def stop_job(self, job_id: str) -> bool:
         self.stopped.append(job_id)
@@ -128,7 +131,7 @@ def run(tmp_path: Path, repeat: int) -> tuple[dict[str, Any], dict[str, Path], s
 
 def test_repeated_runs_make_one_report(fake: FakeJobs, tmp_path: Path) -> None:
     doc, paths, _ = run(tmp_path, 3)
-    assert doc["status"] == "succeeded" and doc["error"] is None
+    assert doc["status"] == "succeeded" and doc["error"] is None and doc["error_detail"] is None
     assert [r["job_id"] for r in doc["runs"]] == ["job-0", "job-1", "job-2"]
     sub = fake.submitted[0]
     assert sub["entrypoint"] == (
@@ -161,7 +164,11 @@ def test_a_failed_run_keeps_the_runs_before_it(fake: FakeJobs, tmp_path: Path) -
     assert first["status"] == "SUCCEEDED" and first["result"]["tasks"] == 5
     assert second["status"] == "FAILED" and second["result"] is None
     assert "RuntimeError: broke on purpose" in second["log_tail"]
-    assert "run 2: job job-1 FAILED: Job entrypoint command failed" in doc["error"]
+    # The cause from the log's traceback, not Ray's "Job entrypoint command failed".
+    assert doc["error"] == "run 2: job job-1 FAILED: RuntimeError: broke on purpose"
+    assert (
+        doc["error_detail"] == "Traceback (most recent call last):\nRuntimeError: broke on purpose"
+    )
     assert "broke on purpose" in (paths["json"].parent / "job-2.log").read_text()
     assert doc["summary"]["wall_s"]["n"] == 1
     assert "failed" in text
@@ -270,3 +277,40 @@ def test_ctrl_c_while_prometheus_is_asked_keeps_the_runs_done(
     assert doc["error"] == "interrupted (Ctrl-C) after 1 complete run(s)"
     assert [r["job_id"] for r in doc["runs"]] == ["job-0"]
     assert json.loads(paths["json"].read_text())["runs"][0]["result"]["tasks"] == 5
+
+
+def test_a_lost_node_is_reported_by_its_cause_without_colour_codes(
+    fake: FakeJobs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The failure of tests/fixtures/job_failures/actor-lost-node-death through the whole
+    bench: report.json, .md, .html and the saved log name the cause, in plain text."""
+    d = REPO / "tests" / "fixtures" / "job_failures" / "actor-lost-node-death"
+    log, message = (d / "job.log").read_text(), (d / "message.txt").read_text()
+    assert "\x1b[33m" in log and "\x1b[33m" in message
+    fake.fail = {0}
+    monkeypatch.setattr(fake, "get_job_logs", lambda job_id: log)
+    monkeypatch.setattr(fake, "get_job_info", lambda job_id: Info(message))
+    doc, paths, _ = run(tmp_path, 1)
+    cause = "ray.exceptions.ActorUnavailableError: The actor c8f9d3a2b17e5f4a6d0b9e8c02000000"
+    assert doc["error"].startswith(f"run 1: job job-0 FAILED: {cause} is unavailable: ")
+    assert doc["error_detail"].startswith("Traceback (most recent call last):\n")
+    assert doc["error_detail"].endswith("may or may not have been executed on the actor.")
+    (r,) = doc["runs"]
+    assert r["message"].startswith("Job entrypoint command failed with exit code 1")
+    assert r["log_tail"].endswith("ray/core/src/ray/raylet/raylet(+0x8bbdcb)")
+    out = paths["json"].parent
+    for name in ("report.json", "report.md", "report.html", "job-1.log"):
+        text = (out / name).read_text()
+        assert "\x1b" not in text and "[33m" not in text, name
+    assert cause in (out / "report.md").read_text()
+    assert cause in (out / "report.html").read_text()
+    assert (out / "job-1.log").read_text().splitlines()[-1].startswith("(raylet, ip=10.89.0.12) ")
+
+
+def test_a_stopped_job_says_it_was_stopped(fake: FakeJobs, tmp_path: Path) -> None:
+    fake.fail = {0}
+    fake.status = "STOPPED"
+    fake.message = "Job was intentionally stopped."
+    doc, _, _ = run(tmp_path, 1)
+    assert doc["error"] == "run 1: job job-0 STOPPED: Job was intentionally stopped."
+    assert doc["error_detail"] is None

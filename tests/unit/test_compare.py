@@ -121,6 +121,17 @@ def test_medians_over_successful_runs_and_ratios_to_the_first() -> None:
     )
 
 
+def test_a_failed_reports_note_names_its_error() -> None:
+    a = make()
+    b = make(nodes=2, failed_runs=1)
+    b["error"] = "run 2: job raysubmit_2 FAILED: \x1b[31mray.exceptions.ActorDiedError: gone\x1b[0m"
+    (note,) = [n for n in compare.rows([a, b]).notes if "failed" in n]
+    assert note.endswith(
+        "1 successful run(s) of 2 (run 2: job raysubmit_2 FAILED: "
+        "ray.exceptions.ActorDiedError: gone)"
+    )
+
+
 def test_missing_values_show_a_dash() -> None:
     a = make(cluster={"net_sent_bytes": None, "cpu_pct_p95": 0.0}, disk=(None,))
     b = make(nodes=2, cluster={"cpu_pct_mean": None}, work=(None,), checksum=None)

@@ -318,6 +318,33 @@ def test_failed_report_shows_the_failure_and_the_log_tail(failed: dict[str, Any]
     assert "\x1b" not in html
 
 
+def test_failed_report_shows_the_cause_and_its_traceback(failed: dict[str, Any]) -> None:
+    """The report's error (colour codes removed, also from a report saved before they were)
+    and its error_detail, in a fence of its own."""
+    doc = copy.deepcopy(failed)
+    doc["error"] = "run 2: job raysubmit_1abc FAILED: \x1b[31mValueError: bad | input\x1b[0m"
+    doc["error_detail"] = (
+        "Traceback (most recent call last):\n"
+        '  File "<frozen runpy>", line 88, in _run_code\n'
+        "ValueError: bad | input <i>"
+    )
+    md = report.render_markdown(doc)
+    assert "**Failed:** run 2: job raysubmit_1abc FAILED: ValueError: bad \\| input" in md
+    assert (
+        "Details:\n\n```text\nTraceback (most recent call last):\n"
+        '  File "<frozen runpy>", line 88, in _run_code\nValueError: bad | input <i>\n```'
+    ) in md
+    html = report.render_html(doc)
+    assert "Failed: run 2: job raysubmit_1abc FAILED: ValueError: bad | input" in html
+    assert "<pre>Traceback (most recent call last):" in html
+    assert "ValueError: bad | input &lt;i&gt;</pre>" in html
+    assert "\x1b" not in md + html
+    # Without error_detail (a report of an earlier raykit), no empty block.
+    del doc["error_detail"]
+    assert "Details:" not in report.render_markdown(doc)
+    assert "Details:" not in report.render_html(doc)
+
+
 def test_report_without_runs_or_hosts_renders(tmp_path: Path) -> None:
     doc = {
         "schema": 1,
