@@ -176,11 +176,15 @@ def _writable(reports: Path) -> None:
 
 
 def _print_report(doc: dict, paths: dict) -> None:
+    from rich.text import Text
+
     from raykit import compare
 
+    # What the report says is printed as text, never read as rich markup: a cause such as
+    # "... [repeated 3x across cluster]" or "[/tmp/x]" stays as it is.
     compare.render_terminal(err, [doc])
     for note in doc.get("notes") or []:
-        err.print(f"note: {note}", highlight=False)
+        err.print(Text(f"note: {note}"))
     for metric, reason in sorted(
         {
             m: r
@@ -188,9 +192,9 @@ def _print_report(doc: dict, paths: dict) -> None:
             for m, r in ((run.get("metrics") or {}).get("missing") or {}).items()
         }.items()
     ):
-        err.print(f"[yellow]missing[/yellow] {metric}: {reason}", highlight=False)
+        err.print(Text.assemble(("missing", "yellow"), f" {metric}: {reason}"))
     if doc["status"] != "succeeded":
-        err.print(f"[red]FAILED[/red]: {doc.get('error')}", highlight=False)
+        err.print(Text.assemble(("FAILED", "red"), f": {doc.get('error')}"))
     err.print(f"report: {paths['json'].parent}", highlight=False)
     # The report's directory on stdout, alone: scripts can capture it.
     print(paths["json"].parent)

@@ -606,6 +606,20 @@ def test_bench_repeat_must_be_positive(capsys: pytest.CaptureFixture[str]) -> No
     assert "must be at least 1" in capsys.readouterr().err
 
 
+def test_a_failed_reports_cause_is_printed_as_text_not_markup(
+    out: io.StringIO, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Square brackets in a cause (Ray's "[repeated 3x across cluster]", a path "[/tmp/x]")
+    are shown, never read as rich markup (which dropped them or raised MarkupError)."""
+    error = "run 1: job j FAILED: ValueError: [/tmp/x] bad [repeated 3x across cluster]"
+    doc = {"status": "failed", "error": error, "notes": ["[/b] note"], "runs": []}
+    cli._print_report(doc, {"json": tmp_path / "r" / "report.json"})
+    text = out.getvalue()
+    assert f"FAILED: {error}" in text
+    assert "note: [/b] note" in text
+    assert capsys.readouterr().out == f"{tmp_path / 'r'}\n"
+
+
 def test_run_passes_the_scripts_own_arguments() -> None:
     args = cli.build_parser().parse_args(
         ["run", "-i", "inv", "--repeat", "2", "train.py", "--epochs", "3", "-i", "x"]
