@@ -180,11 +180,21 @@ def nn_result(
     )
 
 
+def actor_options(placement: str, retries: int = 0) -> dict[str, Any]:
+    """FakeNN.options(...) for the actors: SPREAD for placement="spread"; with `retries` (not
+    in the seed, fake_nn_balanced's opt-in) an actor lost with its node or process is
+    restarted up to `retries` times and each call lost with it is retried as often."""
+    options: dict[str, Any] = {"scheduling_strategy": "SPREAD"} if placement == "spread" else {}
+    if retries:
+        options.update(max_restarts=retries, max_task_retries=retries)
+    return options
+
+
 def start_actors(
-    preset: str, actors: int, seed: int, placement: str, weight_scale: float
+    preset: str, actors: int, seed: int, placement: str, weight_scale: float, retries: int = 0
 ) -> tuple[list[Any], list[str]]:
     """Create the actors and wait until each has built its network; (handles, node IPs)."""
-    options = {"scheduling_strategy": "SPREAD"} if placement == "spread" else {}
+    options = actor_options(placement, retries)
     handles = [FakeNN.options(**options).remote(preset, seed, weight_scale) for _ in range(actors)]
     try:
         ips = ray.get([h.node_ip.remote() for h in handles])

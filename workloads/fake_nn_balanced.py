@@ -6,7 +6,13 @@ one finishes (ray.wait), that actor gets the next batch, so a fast node takes mo
 Outputs are reassembled in batch order: for the same parameters the checksum equals
 fake_nn's. See workloads/fake_nn.py for the network, the inputs and `placement`.
 
-`python -m workloads fake_nn_balanced --set preset=small --set inflight=2`
+`retries` (0, as the seed: a lost actor fails the run) lets a lost node cost time instead of
+the run: each actor is created with `max_restarts=retries` (Ray starts it again, on another
+node when its own is gone, and it builds the same network from the seed) and
+`max_task_retries=retries` (the calls it had not answered are sent again), so the checksum is
+unchanged. `per_node` and `actor_nodes` still count where each actor first started.
+
+`python -m workloads fake_nn_balanced --set preset=small --set inflight=2 --set retries=3`
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ def check(params: dict[str, Any]) -> None:
     fake_nn.check(params)
     if params["inflight"] < 1:
         raise ValueError(f"inflight must be >= 1, got {params['inflight']}")
+    if params["retries"] < 0:
+        raise ValueError(f"retries must be >= 0, got {params['retries']}")
 
 
 def run(
@@ -47,12 +55,14 @@ def run(
     placement: str = "spread",
     weight_scale: float = 1.0,
     inflight: int = 2,
+    retries: int = 0,
     progress: _common.ProgressFn | None = None,
 ) -> dict[str, Any]:
     """Up to `inflight` batches per actor at a time; the next batch goes to whichever actor
-    finished one. Result keys as fake_nn's."""
+    finished one; a lost actor restarted and its calls retried up to `retries` times. Result
+    keys as fake_nn's."""
     params = checked_params(preset, task_num, batch_size, actors, seed, placement, weight_scale)
-    params["inflight"] = inflight
+    params.update(inflight=inflight, retries=retries)
     check(params)
     sizes = batch_sizes(task_num, batch_size)
     dim = input_dim(preset)
@@ -63,7 +73,7 @@ def run(
     report = _common.Progress(progress, total)
     info = _common.cluster_info()
     t0 = time.perf_counter()
-    handles, ips = start_actors(preset, actors, seed, placement, weight_scale)
+    handles, ips = start_actors(preset, actors, seed, placement, weight_scale, retries)
     try:
         start = time.perf_counter()
         next_batch = 0

@@ -314,3 +314,19 @@ def test_a_stopped_job_says_it_was_stopped(fake: FakeJobs, tmp_path: Path) -> No
     doc, _, _ = run(tmp_path, 1)
     assert doc["error"] == "run 1: job job-0 STOPPED: Job was intentionally stopped."
     assert doc["error_detail"] is None
+
+
+def test_a_workloads_retries_go_to_the_job_and_into_the_reports_params() -> None:
+    job = bench.workload_job("fake_nn_balanced", ["retries=2", "preset=small"])
+    assert job.params["retries"] == 2 and job.params["inflight"] == 2
+    assert job.entry_args == [
+        "workloads",
+        "fake_nn_balanced",
+        "--set",
+        "retries=2",
+        "--set",
+        "preset=small",
+    ]
+    assert bench.workload_job("fake_nn_balanced", []).params["retries"] == 0
+    with pytest.raises(bench.ClusterError, match="retries must be >= 0, got -2"):
+        bench.workload_job("fake_nn_balanced", ["retries=-2"])

@@ -43,7 +43,11 @@ def test_defaults_are_the_seeds() -> None:
         "placement": "spread",
         "weight_scale": 1.0,
     }
-    assert parse_sets("fake_nn_balanced", []) == {**parse_sets("fake_nn", []), "inflight": 2}
+    assert parse_sets("fake_nn_balanced", []) == {
+        **parse_sets("fake_nn", []),
+        "inflight": 2,
+        "retries": 0,  # not the seed's; 0 keeps its behaviour
+    }
     assert parse_sets("forward_remote", []) == {
         "inputs": 20,
         "input_size": 100,
@@ -137,6 +141,7 @@ def test_defaults_come_from_run() -> None:
         (fake_nn.run, {"batch_size": 0}, "batch_size must be >= 1"),
         (fake_nn.run, {"actors": 0}, "actors must be >= 1"),
         (fake_nn_balanced.run, {"inflight": 0}, "inflight must be >= 1"),
+        (fake_nn_balanced.run, {"retries": -1}, "retries must be >= 0"),
         (fake_nn_balanced.run, {"placement": "pack"}, "placement must be one of"),
         (forward_remote.run, {"inputs": -1}, "inputs must be >= 0"),
         (forward_remote.run, {"layers": []}, "layers not empty"),
@@ -160,6 +165,8 @@ def test_run_checks_before_touching_ray(
         ("fake_nn", ["actors=0"], "actors must be >= 1"),
         ("fake_nn", ["weight_scale=nan"], "weight_scale must be finite"),
         ("fake_nn_balanced", ["inflight=0"], "inflight must be >= 1"),
+        ("fake_nn_balanced", ["retries=-1"], "retries must be >= 0, got -1"),
+        ("fake_nn_balanced", ["retries=2.5"], "retries='2.5': expected an integer"),
         ("forward_remote", ["inputs=-2"], "inputs must be >= 0"),
         ("forward_remote", ["layers=10,0"], "every layer must be >= 1"),
     ],
@@ -170,6 +177,83 @@ def test_parse_sets_applies_the_workloads_own_checks(
     """The checks run() makes, made while parsing: a bad value never reaches the cluster."""
     with pytest.raises(ValueError, match=message):
         parse_sets(name, sets)
+
+
+def test_retries_is_opt_in_and_recorded() -> None:
+    params = parse_sets("fake_nn_balanced", ["retries=3"])
+    assert params["retries"] == 3
+    assert "retries" not in parse_sets("fake_nn", [])  # the seed's round robin: no retries
+    with pytest.raises(ValueError, match=r"unknown parameter 'retries' for fake_nn"):
+        parse_sets("fake_nn", ["retries=3"])
+
+
+@pytest.mark.parametrize(
+    ("placement", "retries", "options"),
+    [
+        ("spread", 0, {"scheduling_strategy": "SPREAD"}),
+        ("default", 0, {}),
+        (
+            "spread",
+            3,
+            {"scheduling_strategy": "SPREAD", "max_restarts": 3, "max_task_retries": 3},
+        ),
+        ("default", 1, {"max_restarts": 1, "max_task_retries": 1}),
+    ],
+)
+def test_actor_options_from_placement_and_retries(
+    placement: str, retries: int, options: dict[str, object]
+) -> None:
+    assert fake_nn.actor_options(placement, retries) == options
+    # Ray itself accepts them (it checks the options without a cluster).
+    fake_nn.FakeNN.options(**options)
+
+
+def test_start_actors_creates_the_actors_with_the_retries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """fake_nn_balanced's run passes `retries` to the actors it creates; fake_nn's none."""
+    created: list[dict[str, object]] = []
+
+    class Handle:
+        class node_ip:  # as an actor method is called: handle.node_ip.remote()
+            @staticmethod
+            def remote() -> str:
+                return "10.89.0.12"
+
+    class Actors:
+        @staticmethod
+        def options(**options: object) -> Actors:
+            created.append(options)
+            return Actors()
+
+        def remote(self, *args: object) -> Handle:
+            return Handle()
+
+    monkeypatch.setattr(fake_nn, "FakeNN", Actors)
+    monkeypatch.setattr(fake_nn.ray, "get", lambda refs: list(refs))
+    handles, ips = fake_nn.start_actors("small", 2, 0, "spread", 1.0, retries=2)
+    assert len(handles) == 2 and ips == ["10.89.0.12"] * 2
+    assert (
+        created == [{"scheduling_strategy": "SPREAD", "max_restarts": 2, "max_task_retries": 2}] * 2
+    )
+    created.clear()
+    fake_nn.start_actors("small", 1, 0, "spread", 1.0)
+    assert created == [{"scheduling_strategy": "SPREAD"}]
+
+
+def test_fake_nn_balanced_run_asks_for_its_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[object] = []
+
+    def start_actors(*args: object) -> tuple[list[object], list[str]]:
+        asked.append(args[-1])  # (preset, actors, seed, placement, weight_scale, retries)
+        raise RuntimeError("stop here: no cluster")
+
+    monkeypatch.setattr(fake_nn_balanced, "start_actors", start_actors)
+    monkeypatch.setattr(fake_nn_balanced._common, "cluster_info", dict)
+    for retries in (0, 4):
+        with pytest.raises(RuntimeError, match="no cluster"):
+            fake_nn_balanced.run(preset="small", task_num=10, retries=retries)
+    assert asked == [0, 4]
 
 
 # ---------------------------------------------------------------- checksum
