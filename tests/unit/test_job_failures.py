@@ -48,6 +48,15 @@ def test_an_actor_lost_with_its_node_is_named_not_the_raylets_stack_dump() -> No
     assert "raylet" not in failure.detail.replace("ray/", "")
 
 
+def test_recorded_a_killed_raylet_names_the_lost_actor_and_why() -> None:
+    failure = explain("recorded-raylet-killed")
+    assert failure.cause.startswith(
+        "ray.exceptions.ActorUnavailableError: The actor ebc2f75c11b51c52387b7e7f02000000 is "
+        "unavailable: The actor is temporarily unavailable: UnexpectedSystemExit: Worker exits"
+    )
+    assert failure.detail.startswith("Traceback (most recent call last):\n")
+
+
 def test_a_tasks_value_error_names_the_error_and_where_it_ran() -> None:
     failure = explain("task-value-error")
     assert failure.cause == (
