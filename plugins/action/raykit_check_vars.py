@@ -16,6 +16,7 @@ the inventory). Changes nothing; fails listing every problem at once.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from collections.abc import Mapping
@@ -74,6 +75,15 @@ def _is_int(value: Any) -> bool:
     if isinstance(value, int):
         return True
     return isinstance(value, str) and re.fullmatch(r"\s*\d+\s*", value) is not None
+
+
+def _is_network(value: Any) -> bool:
+    """An address or a CIDR network (host bits clear), as nftables takes it."""
+    try:
+        ipaddress.ip_network(str(value), strict=True)
+    except ValueError:
+        return False
+    return isinstance(value, str)
 
 
 def _empty(value: Any) -> bool:
@@ -168,6 +178,13 @@ def check_value(name: str, value: Any, spec: Mapping[str, Any], ports: Mapping[s
         bad = [f"{k}: {v!r}" for k, v in _leaves(value) if v != "" and not SHA256_RE.match(str(v))]
         if bad:
             return f"holds values that are not sha256 hex digests: {', '.join(bad)}"
+    if name == "raykit_trusted_addresses":
+        bad = [repr(v) for v in value if not _is_network(v)]
+        if bad:
+            return (
+                f"holds {', '.join(bad)}: each must be an IPv4 or IPv6 address or a network in "
+                "CIDR form (e.g. 192.0.2.10 or 192.0.2.0/24)"
+            )
     if isinstance(value, float) and not math.isfinite(value):
         return "must be a finite number"
     return ""

@@ -93,8 +93,9 @@ CONTAINERS_CONF_DROPIN = Path("/etc/containers/containers.conf.d/50-raykit.conf"
 NPROC_MAX = 32768
 
 # The image recipe. Bump _RECIPE_REVISION whenever build_image() changes what it puts in the
-# image; the recipe hash (image label) covers this, the package list and data/sandbox/rootfs/.
-_RECIPE_REVISION = 1
+# image or _run_container() how a container runs; the recipe hash (a label of the image and of
+# each container) covers this, the package list and data/sandbox/rootfs/.
+_RECIPE_REVISION = 2
 IMAGE_PACKAGES = (
     "systemd",
     "systemd-sysv",
@@ -107,6 +108,8 @@ IMAGE_PACKAGES = (
     "iproute2",
     "procps",
     "ca-certificates",
+    # What a Debian host has by default, and what raykit's firewall needs.
+    "nftables",
 )
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 DATA_DIR = Path(__file__).resolve().parent / "data" / "sandbox"
@@ -845,6 +848,8 @@ def _matches(item: dict[str, Any], host: HostSpec, network: str) -> bool:
         and labels.get(f"{LABEL}.ip") == host.ip
         and labels.get(f"{LABEL}.network") == network
         and _parse_cpus_label(labels.get(f"{LABEL}.cpus", "")) == host.cpus
+        # Made from the current image recipe (packages, capabilities): else made again.
+        and labels.get(f"{LABEL}.recipe") == recipe_hash(host.distro)
     )
 
 
@@ -856,6 +861,7 @@ def _run_container(name: str, host: HostSpec) -> None:
         f"{LABEL}.ip": host.ip,
         f"{LABEL}.network": name,
         f"{LABEL}.cpus": _cpus_label(host.cpus),
+        f"{LABEL}.recipe": recipe_hash(host.distro),
     }
     args = [
         *f"run --detach --name {host.name} --hostname {host.name}".split(),
@@ -863,6 +869,8 @@ def _run_container(name: str, host: HostSpec) -> None:
         "--systemd=always",
         "--shm-size=1g",
         "--pids-limit=-1",
+        # The host's own firewall (nftables, in the container's network namespace only).
+        "--cap-add=NET_ADMIN",
     ]
     for key, value in labels.items():
         args += ["--label", f"{key}={value}"]

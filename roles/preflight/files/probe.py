@@ -7,6 +7,7 @@ usage: probe.py PREFIX [HEAD_ADDRESS]
   mount      that parent
   route_src  this host's source address on the route to HEAD_ADDRESS (None without a route)
   route_err  why there is no route
+  nft        {"path": ..., "usable": bool, "error": ...}: whether `nft list tables` works here
 Standard library only; changes nothing.
 """
 
@@ -40,4 +41,13 @@ if head:
         out["route_src"] = words[words.index("src") + 1]
     else:
         out["route_err"] = (proc.stderr or proc.stdout).strip()
+
+nft = shutil.which("nft") or next(
+    (p for p in ("/usr/sbin/nft", "/sbin/nft") if os.access(p, os.X_OK)), None
+)
+out["nft"] = {"path": nft, "usable": False, "error": "nft is not installed"}
+if nft:
+    proc = subprocess.run([nft, "list", "tables"], capture_output=True, text=True, check=False)
+    out["nft"]["usable"] = proc.returncode == 0
+    out["nft"]["error"] = None if proc.returncode == 0 else (proc.stderr or proc.stdout).strip()
 print(json.dumps(out))
