@@ -44,6 +44,7 @@ POSITIVE_INTS = (
     "prometheus_start_timeout",
     "grafana_start_timeout",
     "preflight_min_free_gb",
+    "raykit_tls_days",
 )
 NON_NEGATIVE_INTS = ("ray_node_restart_sec", "python_runtime_build_jobs")
 

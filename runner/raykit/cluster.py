@@ -268,17 +268,29 @@ def open_tunnel(
 
 @contextlib.contextmanager
 def endpoint(
-    cluster: Cluster, url: str, via: str, mode: str = "auto", notes: list[str] | None = None
+    cluster: Cluster,
+    url: str,
+    via: str,
+    mode: str = "auto",
+    notes: list[str] | None = None,
+    *,
+    secret: bool = False,
 ) -> Iterator[str]:
     """The URL to use for `url`: itself in mode never, or in mode auto when the host answers
     (a service that is down is reported as such, not hidden behind a tunnel); else a tunnel
-    through host `via`, closed when the block ends."""
-    if mode == "never" or (mode == "auto" and _probe(url, 1.5) != "unreachable"):
+    through host `via`, closed when the block ends. A `secret` endpoint (the token travels in
+    its HTTP header) is reached directly in mode auto only when the cluster was deployed with
+    raykit_trusted_addresses (cluster.json's jobs_api_direct): else always through the tunnel,
+    so the token never crosses the network in clear."""
+    trusted = bool(cluster.access.get("jobs_api_direct", False))
+    direct_ok = not secret or trusted
+    if mode == "never" or (mode == "auto" and direct_ok and _probe(url, 1.5) != "unreachable"):
         yield url
         return
     tunnel = open_tunnel(cluster.hostvars, via, url)
     if notes is not None:
-        notes.append(f"{url} reached through an SSH tunnel via {via} ({tunnel.url})")
+        why = "" if direct_ok else ": the token never crosses the network in clear"
+        notes.append(f"{url} reached through an SSH tunnel via {via} ({tunnel.url}){why}")
     try:
         yield tunnel.url
     finally:
@@ -292,7 +304,9 @@ def open_endpoints(
     through a tunnel that `stack` closes. The dashboard must be reached (ClusterError); a
     Prometheus tunnel that cannot open is a note, and its URL stays as it is, unreachable,
     for the callers to report."""
-    dash = stack.enter_context(endpoint(cluster, cluster.dashboard_url, cluster.head, mode, notes))
+    dash = stack.enter_context(
+        endpoint(cluster, cluster.dashboard_url, cluster.head, mode, notes, secret=True)
+    )
     prom = cluster.prometheus_url
     if prom:
         via = str(cluster.access.get("monitoring_host") or cluster.head)

@@ -213,6 +213,44 @@ def test_auto_does_not_tunnel_to_a_closed_port_on_a_host_that_answers() -> None:
     assert notes == []
 
 
+@pytest.mark.parametrize(
+    ("access", "mode", "tunnelled"),
+    [
+        ({}, "auto", True),  # deployed without trusted addresses (or before the field)
+        ({"jobs_api_direct": False}, "auto", True),
+        ({"jobs_api_direct": True}, "auto", False),  # the user declared the network trusted
+        ({"jobs_api_direct": False}, "never", False),  # the user asked for direct
+        ({"jobs_api_direct": True}, "always", True),
+    ],
+)
+def test_the_token_goes_through_the_tunnel_unless_the_network_is_trusted(
+    monkeypatch: pytest.MonkeyPatch, access: dict[str, Any], mode: str, tunnelled: bool
+) -> None:
+    opened: list[str] = []
+
+    class FakeTunnel:
+        url = "http://127.0.0.1:1"
+
+        def close(self) -> None:
+            pass
+
+    def open_tunnel(hostvars: Any, via: str, url: str) -> FakeTunnel:
+        opened.append(url)
+        return FakeTunnel()
+
+    monkeypatch.setattr(cluster, "open_tunnel", open_tunnel)
+    monkeypatch.setattr(cluster, "_probe", lambda url, timeout: "open")
+    c = cluster.Cluster("inv", "lab", access, {}, token=TOKEN)
+    url = "http://192.0.2.1:8265"
+    notes: list[str] = []
+    with cluster.endpoint(c, url, "head", mode, notes, secret=True) as used:
+        assert used == (FakeTunnel.url if tunnelled else url)
+    assert opened == ([url] if tunnelled else [])
+    # Prometheus' API carries no secret: direct whenever it answers.
+    with cluster.endpoint(c, "http://192.0.2.1:9090", "head", "auto", notes) as used:
+        assert used == "http://192.0.2.1:9090"
+
+
 def test_probe_tells_refused_from_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
     assert cluster._probe(f"http://127.0.0.1:{closed_port()}", 0.5) == "refused"
 
