@@ -1,5 +1,5 @@
 # The two set-up commands of the README; everything they need is installed on the way.
-.PHONY: demo test lint unit integration molecule bench bench-runner clean
+.PHONY: demo test lint unit bench bench-runner bench-tls
 
 demo:           ## sandbox lab, full deploy, the seed's workloads on 1 then 3 nodes, reports
 	scripts/demo.sh
@@ -18,3 +18,6 @@ bench:          ## converge timings on the sandbox (prints numbers)
 
 bench-runner:   ## the runner's overhead; balanced vs round-robin on a slow worker (prints numbers)
 	scripts/bootstrap.sh test && .venv/bin/python scripts/bench_runner.py
+
+bench-tls:      ## the seed's workloads with TLS off, then on (prints numbers)
+	scripts/bootstrap.sh test && .venv/bin/python scripts/bench_tls.py
