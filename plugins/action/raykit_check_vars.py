@@ -45,6 +45,7 @@ POSITIVE_INTS = (
     "grafana_start_timeout",
     "preflight_min_free_gb",
     "raykit_tls_days",
+    "ray_node_gcs_reconnect_timeout",
 )
 NON_NEGATIVE_INTS = ("ray_node_restart_sec", "python_runtime_build_jobs")
 

@@ -453,6 +453,93 @@ def test_an_interrupted_converge_then_a_rerun_converges(
         assert sh(node, "test -e /etc/raykit/restart-pending && echo pending || true") == ""
 
 
+TICKER = """
+import sys, threading, time
+import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+ray.init(address="auto", namespace="raykit-test")
+
+
+@ray.remote(num_cpus=0, lifetime="detached", name="ticker", max_restarts=0)
+class Ticker:
+    def __init__(self):
+        self.ticks = 0
+        threading.Thread(target=self._tick, daemon=True).start()
+
+    def _tick(self):
+        while True:
+            self.ticks += 1
+            time.sleep(0.1)
+
+    def state(self):
+        return ray.get_runtime_context().get_node_id(), self.ticks
+
+
+if sys.argv[1] == "start":
+    strategy = NodeAffinitySchedulingStrategy(node_id=sys.argv[2], soft=False)
+    ticker = Ticker.options(scheduling_strategy=strategy).remote()
+else:
+    ticker = ray.get_actor("ticker")
+node, ticks = ray.get(ticker.state.remote(), timeout=60)
+print(f"TICKER {node} {ticks}")
+"""
+
+
+def ticker(cluster: cluster_mod.Cluster, tmp_path: Path, *args: str) -> tuple[str, int]:
+    """Run TICKER as a job (its driver on the head): (node id of the actor, its ticks)."""
+    from raykit import jobs
+
+    (tmp_path / "ticker.py").write_text(TICKER)
+    client = jobs.client(cluster.dashboard_url, cluster.token)
+    job = client.submit_job(
+        entrypoint=f"python ticker.py {' '.join(args)}",
+        runtime_env={"working_dir": str(tmp_path)},
+    )
+    deadline = time.monotonic() + 180
+    while str(client.get_job_status(job)) not in ("SUCCEEDED", "FAILED", "STOPPED"):
+        assert time.monotonic() < deadline, client.get_job_logs(job)
+        time.sleep(1)
+    logs = client.get_job_logs(job)
+    assert str(client.get_job_status(job)) == "SUCCEEDED", logs
+    node, ticks = next(ln for ln in logs.splitlines() if ln.startswith("TICKER ")).split()[1:]
+    return node, int(ticks)
+
+
+def test_with_gcs_fault_tolerance_a_gcs_restart_keeps_the_workers_and_their_actors(
+    inventory: str, cluster: cluster_mod.Cluster, ips: list[str], tmp_path: Path
+) -> None:
+    """ray_node_gcs_ft=rocksdb: the head's GCS restarts (killed) and comes back with the
+    cluster as it was: the same worker node ids, and a detached actor on a worker still
+    running (its counter went on) and found by name."""
+    up = raykit("up", "-i", inventory, "-e", "ray_node_gcs_ft=rocksdb", timeout=1800)
+    assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+    before = whole(cluster, ips)
+    node, ticks = ticker(cluster, tmp_path, "start", before[ips[1]])
+    assert node == before[ips[1]]
+    gcs_pid = sh(HEAD, "pgrep -x gcs_server").strip()
+    started = time.monotonic()
+    kill(HEAD, "gcs_server")
+    deadline = started + 150
+    while True:
+        pid = sh(HEAD, "pgrep -x gcs_server || true").strip()
+        a = alive(cluster) if pid and pid != gcs_pid else {}
+        if sorted(a) == sorted(ips) and all(len(v) == 1 for v in a.values()):
+            break  # a new GCS, and every node alive once in it
+        assert time.monotonic() < deadline, a
+        time.sleep(0.5)
+    took = time.monotonic() - started
+    RECOVERY["kill -9 the head's gcs_server, ray_node_gcs_ft=rocksdb"] = {
+        "seconds": round(took, 1),
+        "goal_s": 60,
+    }
+    print(f"\nrecovery: GCS killed with rocksdb: {took:.1f} s", file=sys.stderr)
+    after = whole(cluster, ips)
+    assert after[ips[1]] == before[ips[1]] and after[ips[2]] == before[ips[2]]
+    node_after, ticks_after = ticker(cluster, tmp_path, "get")
+    assert node_after == node and ticks_after > ticks
+
+
 def test_teardown_removes_the_table(inventory: str) -> None:
     down = raykit("down", "-i", inventory, "--purge", timeout=900)
     assert down.returncode == 0, down.stdout[-3000:]

@@ -46,6 +46,10 @@ def test_every_role_spec_is_loaded() -> None:
         ("raykit_python_source_sha256", {"3.13.5": "abc"}, "not sha256 hex digests: 3.13.5"),
         ("raykit_prometheus_sha256", {"3.11.2": {"amd64": "0"}}, "3.11.2.amd64: '0'"),
         ("raykit_firewall", "iptables", "must be one of: auto, nftables, none"),
+        ("ray_node_gcs_ft", "redis", "must be one of: none, rocksdb"),
+        ("ray_node_gcs_reconnect_timeout", 0, "must be at least 1"),
+        ("raykit_tls", "maybe", "raykit_tls"),
+        ("raykit_tls_days", 0, "must be at least 1"),
         ("raykit_firewall", False, "must be one of: auto, nftables, none"),
         ("raykit_trusted_addresses", ["10.0.0.300"], "holds '10.0.0.300': each must be"),
         ("raykit_trusted_addresses", ["10.0.0.1/8"], "holds '10.0.0.1/8'"),  # host bits set
@@ -75,6 +79,8 @@ def test_bad_values_are_named(name: str, value: Any, expected: str) -> None:
         ("raykit_ports", dict(PORTS)),
         ("raykit_python_source_sha256", {"3.13.5": "93e5" + "0" * 60}),
         ("raykit_firewall", "none"),
+        ("ray_node_gcs_ft", "rocksdb"),
+        ("raykit_tls", "false"),  # -e gives strings
         ("raykit_trusted_addresses", []),
         ("raykit_trusted_addresses", "192.0.2.10,192.0.2.11"),  # -e gives a string
         ("raykit_trusted_addresses", ["192.0.2.10", "198.51.100.0/24", "2001:db8::/32"]),
