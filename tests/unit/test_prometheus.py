@@ -212,6 +212,8 @@ def test_the_head_env_points_ray_at_prometheus() -> None:
         "ray_node_auth_mode": "token",
         "raykit_prometheus_url": "http://10.0.0.9:9090",
         "raykit_prometheus_datasource_name": "Prometheus",
+        "raykit_tls": False,
+        "ray_node_gcs_ft": "none",
     }
     template = env.get_template("ray.env.j2")
     head = template.render(**common, raykit_monitoring_enabled=True, _ray_node_is_head=True)
