@@ -18,8 +18,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-RAYKIT = str(Path(sys.executable).parent / "raykit")
+from bench_runner import RAYKIT, raykit  # scripts/ is on sys.path when run as a script
+
 NAME = "raykit-bench-tls"
 
 # The seed's workloads, as the demo runs them (name, --set values).
@@ -29,15 +29,6 @@ WORKLOADS: list[tuple[str, tuple[str, ...]]] = [
     ("fake_nn", ("preset=large",)),
     ("forward_remote", ()),
 ]
-
-
-def raykit(*args: str, capture: bool = True) -> str:
-    proc = subprocess.run([RAYKIT, *args], cwd=REPO, capture_output=capture, text=True, check=False)
-    if proc.returncode != 0:
-        if capture:
-            sys.stderr.write(proc.stderr[-4000:])
-        raise SystemExit(f"raykit {' '.join(args)} failed (rc {proc.returncode})")
-    return proc.stdout.strip().splitlines()[-1] if capture and proc.stdout.strip() else ""
 
 
 def bench(inv: str, reports: Path, workload: str, sets: tuple[str, ...], repeat: int) -> Any:
