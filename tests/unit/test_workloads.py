@@ -9,9 +9,11 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import ray
 
 from support import REPO
 
@@ -536,3 +538,85 @@ def test_simple_tasks_script_help_runs_from_any_directory(tmp_path: Path) -> Non
     )
     assert proc.returncode == 0, proc.stderr
     assert "--sleep-s" in proc.stdout
+
+
+class _Lost(ray.exceptions.RayActorError):
+    """What ray.get raises for a call whose actor died with its node."""
+
+    def __init__(self) -> None:
+        Exception.__init__(self, "the actor died with its node")
+
+
+class _FakeCluster:
+    """Stands in for ray.wait/ray.get and the actors' predict: `lost` actors fail every call
+    (as a killed node's actors do); calls finish in the order they were sent."""
+
+    def __init__(self, actors: int, lost: set[int]) -> None:
+        self.lost = lost
+        self.calls: list[tuple[int, int]] = []  # (actor, batch marker)
+        self.handles = [self._handle(a) for a in range(actors)]
+
+    def _handle(self, actor: int) -> Any:
+        cluster = self
+
+        class Method:
+            def remote(self, batch: Any) -> tuple[int, Any]:
+                cluster.calls.append((actor, batch))
+                return (len(cluster.calls), actor, batch)
+
+        class Handle:
+            predict = Method()
+
+        return Handle()
+
+    def wait(self, refs: list[Any], num_returns: int) -> tuple[list[Any], list[Any]]:
+        refs = sorted(refs)
+        return refs[:num_returns], refs[num_returns:]
+
+    def get(self, ref: Any) -> Any:
+        _, actor, batch = ref
+        if actor in self.lost:
+            raise _Lost()
+        return ("out", batch)
+
+
+def _dispatch(
+    monkeypatch: pytest.MonkeyPatch, actors: int, lost: set[int], retries: int, batches: int = 6
+) -> tuple[list[Any], dict[str, int], _FakeCluster]:
+    fake = _FakeCluster(actors, lost)
+    monkeypatch.setattr(fake_nn_balanced.ray, "wait", fake.wait)
+    monkeypatch.setattr(fake_nn_balanced.ray, "get", fake.get)
+    monkeypatch.setattr(fake_nn_balanced, "batch_inputs", lambda seed, i, size, dim: i)
+    per_node: dict[str, int] = {}
+    ips = [f"10.0.0.{a + 1}" for a in range(actors)]
+    outputs = fake_nn_balanced.dispatch(
+        fake.handles, ips, [10] * batches, 0, 4, 1, retries, per_node, lambda done: None
+    )
+    return outputs, per_node, fake
+
+
+def test_dispatch_without_a_loss_sends_each_batch_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    outputs, per_node, fake = _dispatch(monkeypatch, 2, set(), retries=0)
+    assert outputs == [("out", i) for i in range(6)]
+    assert sorted(b for _, b in fake.calls) == list(range(6))
+    assert sum(per_node.values()) == 6
+
+
+def test_dispatch_sends_a_lost_actors_batches_to_the_others(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    outputs, per_node, fake = _dispatch(monkeypatch, 3, {1}, retries=2)
+    assert outputs == [("out", i) for i in range(6)]  # every batch, in order
+    assert set(per_node) == {"10.0.0.1", "10.0.0.3"}  # answered by the two left
+    assert sum(per_node.values()) == 6
+    assert [b for a, b in fake.calls if a == 1] == [1]  # the lost actor got nothing more
+
+
+def test_dispatch_without_retries_fails_on_a_lost_actor(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ray.exceptions.RayActorError):
+        _dispatch(monkeypatch, 3, {1}, retries=0)
+
+
+def test_dispatch_fails_when_every_actor_is_lost(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ray.exceptions.RayActorError):
+        _dispatch(monkeypatch, 2, {0, 1}, retries=5)
