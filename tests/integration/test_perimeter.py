@@ -493,7 +493,7 @@ def ticker(cluster: cluster_mod.Cluster, tmp_path: Path, *args: str) -> tuple[st
     (tmp_path / "ticker.py").write_text(TICKER)
     client = jobs.client(cluster.dashboard_url, cluster.token)
     job = client.submit_job(
-        entrypoint=f"python ticker.py {' '.join(args)}",
+        entrypoint=f"{cluster.access['venv']}/bin/python ticker.py {' '.join(args)}",
         runtime_env={"working_dir": str(tmp_path)},
     )
     deadline = time.monotonic() + 180
