@@ -46,6 +46,7 @@ POSITIVE_INTS = (
     "preflight_min_free_gb",
     "raykit_tls_days",
     "ray_node_gcs_reconnect_timeout",
+    "ray_node_liveness_check_interval",
 )
 NON_NEGATIVE_INTS = ("ray_node_restart_sec", "python_runtime_build_jobs")
 

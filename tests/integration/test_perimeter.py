@@ -43,10 +43,10 @@ RECOVERY: dict[str, dict[str, Any]] = {}
 # (fault, goal in s, bound asserted in s)
 GOALS = {
     "kill -9 a worker's raylet": (20, 60),
-    "kill -9 the head's gcs_server": (60, 150),
-    "reboot a worker": (30, 90),
-    "reboot the head": (60, 150),
-    "partition a worker 90 s, then heal (from the heal)": (30, 90),
+    "kill -9 the head's gcs_server": (60, 90),
+    "reboot a worker": (30, 60),
+    "reboot the head": (60, 90),
+    "partition a worker 90 s, then heal (from the heal)": (30, 60),
 }
 
 SCAN = """

@@ -48,6 +48,7 @@ def test_every_role_spec_is_loaded() -> None:
         ("raykit_firewall", "iptables", "must be one of: auto, nftables, none"),
         ("ray_node_gcs_ft", "redis", "must be one of: none, rocksdb"),
         ("ray_node_gcs_reconnect_timeout", 0, "must be at least 1"),
+        ("ray_node_liveness_check_interval", 0, "must be at least 1"),
         ("raykit_tls", "maybe", "raykit_tls"),
         ("raykit_tls_days", 0, "must be at least 1"),
         ("raykit_firewall", False, "must be one of: auto, nftables, none"),

@@ -24,6 +24,7 @@ COMMON: dict[str, Any] = {
     "ray_node_auth_mode": "token",
     "raykit_monitoring_enabled": False,
     "ray_node_gcs_reconnect_timeout": 120,
+    "ray_node_liveness_check_interval": 5,
 }
 
 
@@ -65,3 +66,19 @@ def test_gcs_fault_tolerance_stores_on_the_head_and_every_node_waits() -> None:
     for lines in (head, worker):
         assert "RAY_gcs_rpc_server_reconnect_timeout_s=120" in lines
     assert not [line for line in off if line.startswith("RAY_gcs")]
+
+
+def test_every_node_checks_its_liveness_often_so_workers_follow_a_restarted_head() -> None:
+    # Ray's default (60 s) kept the workers out of a restarted head's new cluster for up to a
+    # minute; the unit's environment carries the role's interval, in milliseconds.
+    for ft in ("none", "rocksdb"):
+        for head in (True, False):
+            lines = render(
+                "ray.env.j2", raykit_tls=False, ray_node_gcs_ft=ft, _ray_node_is_head=head
+            )
+            assert "RAY_raylet_liveness_self_check_interval_ms=5000" in lines, (ft, head)
+    lines = render(
+        "ray.env.j2", raykit_tls=False, ray_node_gcs_ft="none", _ray_node_is_head=False,
+        ray_node_liveness_check_interval=12,
+    )  # fmt: skip
+    assert "RAY_raylet_liveness_self_check_interval_ms=12000" in lines
