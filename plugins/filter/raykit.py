@@ -6,6 +6,8 @@ import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from packaging.version import Version
+
 # Variables under these prefixes belong to raykit; any other name under them is a typo.
 RAYKIT_PREFIXES = (
     "raykit_",
@@ -119,20 +121,10 @@ def mismatched_columns(
     return bad
 
 
-def _version_key(text: str) -> tuple[int, ...]:
-    """Numeric components of a dotted version (its leading digits each), trailing zeros
-    dropped so that 2.4 == 2.4.0; "3.13.0rc1" -> (3, 13)."""
-    import re
-
-    parts = []
-    for piece in str(text).split("."):
-        m = re.match(r"\d+", piece)
-        if not m:
-            break
-        parts.append(int(m.group()))
-    while parts and parts[-1] == 0:
-        parts.pop()
-    return tuple(parts)
+def _version_key(text: str) -> Version:
+    """A dotted version as PEP 440 orders it (the `packaging` that ansible-core depends on):
+    numeric, 2.4 < 2.36, and 2.4 == 2.4.0."""
+    return Version(str(text))
 
 
 def oldest(hosts: Sequence[str], hostvars: Mapping[str, Any], var: str) -> str:
@@ -172,13 +164,13 @@ def usable_build(paths: Iterable[str], glibc: str) -> str:
     """
     import re
 
-    best, best_key = "", ()
+    best, best_key = "", None
     for path in paths:
         m = re.search(r"-glibc([0-9.]+)\.tar\.gz$", str(path))
         if not m or not version_le(m.group(1), glibc):
             continue
         key = _version_key(m.group(1))
-        if key > best_key:
+        if best_key is None or key > best_key:
             best, best_key = str(path), key
     return best
 
@@ -208,12 +200,10 @@ class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "raykit_unknown_vars": unknown_vars,
-            "raykit_argument_spec_options": argument_spec_options,
             "raykit_declared_vars": declared_vars,
             "raykit_version_table": version_table,
             "raykit_mismatched_columns": mismatched_columns,
             "raykit_oldest": oldest,
-            "raykit_version_le": version_le,
             "raykit_oldest_version": oldest_version,
             "raykit_env_file": env_file,
             "raykit_usable_build": usable_build,

@@ -42,20 +42,29 @@ def test_filter_module_exposes_every_filter_under_the_raykit_prefix() -> None:
     filters = f.FilterModule().filters()
     assert set(filters) == {
         "raykit_unknown_vars",
-        "raykit_argument_spec_options",
         "raykit_declared_vars",
         "raykit_version_table",
         "raykit_mismatched_columns",
         "raykit_oldest",
-        "raykit_version_le",
         "raykit_oldest_version",
         "raykit_env_file",
         "raykit_usable_build",
         "raykit_cluster_nodes",
         "raykit_read_if_exists",
     }
-    assert filters["raykit_version_le"] is f.version_le
+    assert filters["raykit_oldest_version"] is f.oldest_version
     assert all(callable(fn) for fn in filters.values())
+
+
+def test_every_registered_filter_is_used_by_a_role_or_playbook() -> None:
+    texts = [
+        path.read_text()
+        for top in ("roles", "playbooks", "molecule")
+        for path in (REPO / top).rglob("*")
+        if path.suffix in (".yml", ".yaml", ".j2") and path.is_file()
+    ]
+    unused = [name for name in f.FilterModule().filters() if not any(name in t for t in texts)]
+    assert not unused, f"registered but used nowhere: {unused}"
 
 
 def test_read_if_exists(tmp_path: Path) -> None:
