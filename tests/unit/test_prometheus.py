@@ -214,6 +214,8 @@ def test_the_head_env_points_ray_at_prometheus() -> None:
         "raykit_prometheus_datasource_name": "Prometheus",
         "raykit_tls": False,
         "ray_node_gcs_ft": "none",
+        "ray_node_gcs_reconnect_timeout": 120,
+        "ray_node_liveness_check_interval": 5,
     }
     template = env.get_template("ray.env.j2")
     head = template.render(**common, raykit_monitoring_enabled=True, _ray_node_is_head=True)
