@@ -171,18 +171,18 @@ def test_a_failed_up_never_shrinks_the_sandbox(monkeypatch: pytest.MonkeyPatch) 
         if host.index != 2:
             real_run_container(name, host)
             return
-        monkeypatch.setattr(sandbox, "_podman", create_only)
+        monkeypatch.setattr("raykit.sandbox.containers._podman", create_only)
         try:
             real_run_container(name, host)
         finally:
-            monkeypatch.setattr(sandbox, "_podman", real_podman)
+            monkeypatch.setattr("raykit.sandbox.containers._podman", real_podman)
         raise sandbox.SandboxError(f"injected: {host.name} was created but failed to start")
 
     try:
-        monkeypatch.setattr(sandbox, "_run_container", second_fails)
+        monkeypatch.setattr("raykit.sandbox.lifecycle._run_container", second_fails)
         with pytest.raises(sandbox.SandboxError, match="injected"):
             sandbox.up(name=RETRY, hosts=3)
-        monkeypatch.setattr(sandbox, "_run_container", real_run_container)
+        monkeypatch.setattr("raykit.sandbox.lifecycle._run_container", real_run_container)
 
         states = {
             c["Names"][0]: c["State"]

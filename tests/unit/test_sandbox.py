@@ -110,7 +110,7 @@ def test_other_names_get_their_own_deterministic_subnet() -> None:
 
 
 def test_paths_live_in_the_repo_state_dir() -> None:
-    repo = Path(sandbox.__file__).resolve().parents[2]
+    repo = Path(sandbox.__file__).resolve().parents[3]  # runner/raykit/sandbox/__init__.py
     assert (repo / "pyproject.toml").is_file()
     assert sandbox.inventory_path() == repo / ".raykit" / "raykit-sandbox" / "inventory.yml"
     assert sandbox.key_path("x1") == repo / ".raykit" / "x1" / "id_ed25519"
@@ -252,7 +252,7 @@ def test_recipe_hash_covers_the_overlay(tmp_path: Path, monkeypatch: pytest.Monk
     assert bookworm != sandbox.recipe_hash("trixie")
     copy = tmp_path / "sandbox"
     shutil.copytree(sandbox.DATA_DIR, copy)
-    monkeypatch.setattr(sandbox, "DATA_DIR", copy)
+    monkeypatch.setattr("raykit.sandbox.images.DATA_DIR", copy)
     assert sandbox.recipe_hash("bookworm") == bookworm
     sudoers = copy / "rootfs" / "etc" / "sudoers.d" / "raykit-admin"
     sudoers.write_text(sudoers.read_text() + "# changed\n")
@@ -368,7 +368,7 @@ def test_cli_needs_a_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 class Recorder:
-    """Stands in for sandbox._run: records commands, answers `podman info` with netavark."""
+    """Stands in for the sandbox's _run: records commands, answers `podman info` with netavark."""
 
     def __init__(self) -> None:
         self.commands: list[list[str]] = []
@@ -404,14 +404,17 @@ def fake_machine(
         return recorder(args, **kw)
 
     dropin = tmp_path / "containers.conf.d" / "50-raykit.conf"
-    monkeypatch.setattr(sandbox, "CONTAINERS_CONF_DROPIN", dropin)
+    monkeypatch.setattr("raykit.sandbox.host.CONTAINERS_CONF_DROPIN", dropin)
     monkeypatch.setattr(
-        sandbox, "CONTAINERS_CONF_FILES", (tmp_path / "share.conf", tmp_path / "etc.conf")
+        "raykit.sandbox.host.CONTAINERS_CONF_FILES",
+        (tmp_path / "share.conf", tmp_path / "etc.conf"),
     )
     monkeypatch.delenv("NETAVARK_FW", raising=False)
-    monkeypatch.setattr(sandbox, "_have", lambda cmd: cmd in installed)
-    monkeypatch.setattr(sandbox, "_is_root", lambda: True)
-    monkeypatch.setattr(sandbox, "_run", fake_run)
+    monkeypatch.setattr("raykit.sandbox.host._have", lambda cmd: cmd in installed)
+    monkeypatch.setattr("raykit.sandbox.host._is_root", lambda: True)
+    # Where ensure_podman's commands run: apt-get in host, `podman info` in _exec (_podman).
+    monkeypatch.setattr("raykit.sandbox.host._run", fake_run)
+    monkeypatch.setattr("raykit.sandbox._exec._run", fake_run)
     return installed, recorder, dropin
 
 
@@ -467,15 +470,15 @@ def test_netavark_firewall_driver_reading_order(
 
 
 def test_ensure_podman_without_root_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sandbox, "_have", lambda cmd: cmd != "podman")
-    monkeypatch.setattr(sandbox, "_is_root", lambda: False)
+    monkeypatch.setattr("raykit.sandbox.host._have", lambda cmd: cmd != "podman")
+    monkeypatch.setattr("raykit.sandbox.host._is_root", lambda: False)
     with pytest.raises(SandboxError, match="apt-get install -y podman"):
         sandbox.ensure_podman()
 
 
 def test_up_needs_root(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sandbox, "ensure_podman", lambda: False)
-    monkeypatch.setattr(sandbox, "_is_root", lambda: False)
+    monkeypatch.setattr("raykit.sandbox.lifecycle.ensure_podman", lambda: False)
+    monkeypatch.setattr("raykit.sandbox._exec._is_root", lambda: False)  # _require_root's
     with pytest.raises(SandboxError, match="needs root"):
         sandbox.up(name="raykit-unit-never", hosts=1)
 
@@ -484,7 +487,7 @@ def test_up_checks_arguments_before_touching_anything(monkeypatch: pytest.Monkey
     def boom() -> bool:
         raise AssertionError("ensure_podman must not run")
 
-    monkeypatch.setattr(sandbox, "ensure_podman", boom)
+    monkeypatch.setattr("raykit.sandbox.lifecycle.ensure_podman", boom)
     with pytest.raises(SandboxError, match="unknown distro"):
         sandbox.up(name="raykit-unit-never", hosts=2, distros=["sid"])
     with pytest.raises(SandboxError, match="--hosts must be between"):
@@ -496,7 +499,7 @@ def test_up_checks_arguments_before_touching_anything(monkeypatch: pytest.Monkey
 def test_subset_inventory_keeps_the_first_hosts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sandbox, "state_dir", lambda name="x": tmp_path / name)
+    monkeypatch.setattr("raykit.sandbox.state.state_dir", lambda name="x": tmp_path / name)
     hosts = sandbox.plan_hosts("lab", 3, ["bookworm", "bookworm", "trixie"], [None, None, 0.5])
     (tmp_path / "lab").mkdir()
     sandbox._write_state("lab", hosts, {}, ready=set())
@@ -526,7 +529,7 @@ LAB_JSON = {
 def test_play_inventory_maps_the_labs_hosts_onto_the_sandbox(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sandbox, "state_dir", lambda name="x": tmp_path / name)
+    monkeypatch.setattr("raykit.sandbox.state.state_dir", lambda name="x": tmp_path / name)
     hosts = sandbox.plan_hosts("sbx", 3)
     sandbox._write_state(
         "sbx", hosts, {h.name: f"id{h.index}" for h in hosts}, ready={"id1", "id2", "id3"}
@@ -548,7 +551,7 @@ def test_play_inventory_maps_the_labs_hosts_onto_the_sandbox(
 def test_play_inventory_refuses_a_sandbox_too_small_or_not_up(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sandbox, "state_dir", lambda name="x": tmp_path / name)
+    monkeypatch.setattr("raykit.sandbox.state.state_dir", lambda name="x": tmp_path / name)
     with pytest.raises(SandboxError, match="is not up"):
         sandbox.play_inventory("sbx", Path("lab"), LAB_JSON)
     hosts = sandbox.plan_hosts("sbx", 2)
