@@ -28,7 +28,7 @@ for stage in "${stages[@]}"; do
       ;;
     integration)
       step "integration tests: sandbox hosts, preflight and the version gate"
-      pytest -m integration tests/integration
+      pytest -m integration tests/integration --durations=15
       ;;
     molecule)
       step "molecule: default (1 host)"
