@@ -33,6 +33,7 @@ VERSION_RES = {
     "raykit_python_version": re.compile(r"^\d+\.\d+\.\d+((a|b|rc)\d+)?$"),
     "raykit_ray_version": re.compile(r"^\d+\.\d+\.\d+(rc\d+)?$"),
     "raykit_prometheus_version": re.compile(r"^\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]+)?$"),
+    "raykit_grafana_version": re.compile(r"^\d+\.\d+\.\d+$"),
 }
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 # Ray refuses an object store under 75 MiB (ray_constants.OBJECT_STORE_MINIMUM_MEMORY_BYTES).
@@ -177,7 +178,7 @@ def check_value(name: str, value: Any, spec: Mapping[str, Any], ports: Mapping[s
         return "must be at least 1"
     if name in NON_NEGATIVE_INTS and int(value) < 0:
         return "must be 0 or more"
-    if name in ("raykit_python_source_sha256", "raykit_prometheus_sha256", "grafana_sha256"):
+    if name in ("raykit_python_source_sha256", "raykit_prometheus_sha256", "raykit_grafana_sha256"):
         bad = [f"{k}: {v!r}" for k, v in _leaves(value) if v != "" and not SHA256_RE.match(str(v))]
         if bad:
             return f"holds values that are not sha256 hex digests: {', '.join(bad)}"

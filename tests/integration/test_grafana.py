@@ -37,8 +37,8 @@ NAME = "raykit-test-graf"
 HOST = f"{NAME}-node1"
 REPO = Path(__file__).resolve().parents[2]
 CONVERGE = REPO / "tests" / "fixtures" / "grafana" / "converge.yml"
-DEFAULTS = yaml.safe_load((REPO / "roles/grafana/defaults/main.yml").read_text())
-VERSION = DEFAULTS["grafana_version"]
+DEFAULTS = yaml.safe_load((REPO / "roles/raykit/defaults/main/versions.yml").read_text())
+VERSION = DEFAULTS["raykit_grafana_version"]
 ARCHIVE = f"grafana-{VERSION}.linux-amd64.tar.gz"
 HEAD_DASHBOARDS = "/var/lib/raykit/tmp/session_latest/metrics/grafana/dashboards"
 
@@ -126,12 +126,33 @@ def test_disabled_the_play_succeeds_and_changes_nothing(host: dict[str, Any]) ->
     assert on_host("test -e /etc/grafana", check=False).returncode != 0
 
 
+def test_a_wrong_checksum_from_a_mirror_is_refused_naming_the_mirror(host: dict[str, Any]) -> None:
+    # The archive on a file:// mirror, the pin for other bytes: preflight finds the mirror,
+    # the fetch refuses what it serves and names it; nothing on the host has changed.
+    mirror = host["work"] / "mirror-bad"
+    mirror.mkdir()
+    stand_in_archive(mirror / ARCHIVE)
+    cache = host["work"] / "cache-bad"
+    variables = {
+        **base_vars(host["work"]),
+        "grafana_enabled": True,
+        "raykit_grafana_sha256": {VERSION: {"amd64": "0" * 64, "arm64": ""}},
+        "raykit_grafana_mirrors": [f"file://{mirror}"],
+    }
+    out = converge(host["inventory"], cache, variables, "--skip-tags", "grafana_run")
+    assert rc(out) != 0
+    assert f"No mirror could supply {ARCHIVE} with sha256 {'0' * 64}" in out, out[-3000:]
+    assert f"file://{mirror}/{ARCHIVE}" in out
+    assert not (cache / "grafana" / ARCHIVE).exists()
+    assert on_host("test -e /opt/raykit/grafana", check=False).returncode != 0
+
+
 def test_enabled_without_the_archive_stops_in_preflight(host: dict[str, Any]) -> None:
     cache = host["work"] / "cache-empty"
     variables = {
         **base_vars(host["work"]),
         "grafana_enabled": True,
-        "grafana_mirrors": ["http://127.0.0.1:9/grafana"],  # nothing listens there
+        "raykit_grafana_mirrors": ["http://127.0.0.1:9/grafana"],  # nothing listens there
     }
     out = converge(host["inventory"], cache, variables)
     assert rc(out) != 0
@@ -171,21 +192,29 @@ def installed(host: dict[str, Any]) -> dict[str, Any]:
         check=True,
     )
 
+    # The first converge fetches the archive from a file:// mirror into an empty cache; the
+    # second finds it cached, with the mirror gone: nothing is fetched.
+    mirror = work / "mirror"
+    mirror.mkdir()
+    digest = stand_in_archive(mirror / ARCHIVE)
     cache = work / "cache"
-    (cache / "grafana").mkdir(parents=True)
-    digest = stand_in_archive(cache / "grafana" / ARCHIVE)
     variables = {
         **base_vars(work),
         "grafana_enabled": True,
-        "grafana_sha256": {VERSION: {"amd64": digest, "arm64": ""}},
-        "grafana_mirrors": ["http://127.0.0.1:9/grafana"],  # must not be needed
+        "raykit_grafana_sha256": {VERSION: {"amd64": digest, "arm64": ""}},
+        "raykit_grafana_mirrors": [f"file://{mirror}"],
     }
     first = converge(host["inventory"], cache, variables, "--skip-tags", "grafana_run", "--diff")
+    fetched = (cache / "grafana" / ARCHIVE).read_bytes() == (mirror / ARCHIVE).read_bytes()
+    (mirror / ARCHIVE).unlink()
     second = converge(host["inventory"], cache, variables, "--skip-tags", "grafana_run")
     password = (work / "secrets" / "grafana_admin_password").read_text().strip()
     return {
         "first": first,
         "second": second,
+        "fetched": fetched,
+        "variables": variables,
+        "cache": cache,
         "password": password,
         "ray_names": sorted(p.name for p in dashboards.iterdir()),
     }
@@ -202,6 +231,15 @@ def test_the_role_converges_and_never_prints_the_password(installed: dict[str, A
 def test_a_second_run_changes_nothing(installed: dict[str, Any]) -> None:
     assert rc(installed["second"]) == 0, installed["second"][-5000:]
     assert changed(installed["second"]) == {HOST: 0}
+
+
+def test_the_archive_was_fetched_once_from_the_mirror_then_reused(
+    installed: dict[str, Any],
+) -> None:
+    assert rc(installed["first"]) == 0, installed["first"][-5000:]
+    assert installed["fetched"]  # the cache holds the mirror's bytes
+    # The second run had no mirror to fetch from: it used the cache.
+    assert rc(installed["second"]) == 0, installed["second"][-5000:]
 
 
 def test_the_release_user_and_files(installed: dict[str, Any]) -> None:
@@ -262,3 +300,29 @@ def test_rays_dashboards_are_deployed_with_the_provisioned_datasource(
         "raykit-prometheus",
         f"http://{address}:9090",
     )
+
+
+def test_teardown_stops_it_and_purge_removes_it(
+    host: dict[str, Any], installed: dict[str, Any]
+) -> None:
+    # Last: the real teardown playbook (`raykit down --purge`) on the same host.
+    assert rc(installed["first"]) == 0
+    extra = host["work"] / "teardown.json"
+    extra.write_text(json.dumps({**installed["variables"], "raykit_purge": True}))
+    proc = ansible_playbook(
+        host["inventory"], "playbooks/teardown.yml", "-e", f"@{extra}", timeout=900,
+        env={"RAYKIT_CACHE_DIR": str(installed["cache"])},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    for path in (
+        "/etc/systemd/system/raykit-grafana.service",
+        "/opt/raykit/grafana",
+        "/etc/grafana",
+        "/var/lib/grafana",
+    ):
+        assert on_host(f"test -e {path}", check=False).returncode != 0, path
+    assert on_host("getent passwd grafana", check=False).returncode != 0
+    assert on_host("systemctl cat raykit-grafana", check=False).returncode != 0
+    # The control node keeps the cache and the admin password.
+    assert (installed["cache"] / "grafana" / ARCHIVE).exists()
+    assert (host["work"] / "secrets" / "grafana_admin_password").exists()

@@ -43,6 +43,8 @@ def test_every_role_spec_is_loaded() -> None:
         ("raykit_python_version", 3.13, "major.minor.micro"),  # YAML reads 3.13 as a float
         ("raykit_ray_version", "2.60", "major.minor.micro"),
         ("raykit_prometheus_version", "latest", "major.minor.micro"),
+        ("raykit_grafana_version", "12.4", "major.minor.micro"),
+        ("raykit_grafana_sha256", {"12.4.2": {"amd64": "f00"}}, "12.4.2.amd64: 'f00'"),
         ("raykit_python_source_sha256", {"3.13.5": "abc"}, "not sha256 hex digests: 3.13.5"),
         ("raykit_prometheus_sha256", {"3.11.2": {"amd64": "0"}}, "3.11.2.amd64: '0'"),
         ("raykit_firewall", "iptables", "must be one of: auto, nftables, none"),

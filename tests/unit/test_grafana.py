@@ -241,8 +241,8 @@ def test_the_grafana_port_is_in_the_port_map() -> None:
 
 def test_the_unit_runs_the_pinned_release_as_grafana_hardened(rendered: dict[str, Any]) -> None:
     unit = (rendered["default"] / "raykit-grafana.service").read_text()
-    defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
-    home = f"/opt/raykit/grafana/{defaults['grafana_version']}"
+    versions = yaml.safe_load((REPO / "roles/raykit/defaults/main/versions.yml").read_text())
+    home = f"/opt/raykit/grafana/{versions['raykit_grafana_version']}"
     assert f"ExecStart={home}/bin/grafana server --homepath={home} " in unit
     assert "--config=/etc/grafana/raykit/grafana.ini" in unit
     for line in ("User=grafana", "Restart=always", "NoNewPrivileges=true", "ProtectSystem=strict",
@@ -457,12 +457,13 @@ def test_select_datasource_changes_only_the_datasource_variable() -> None:
     }
 
 
-def test_the_checksums_are_64_hex_or_left_empty_on_purpose() -> None:
+def test_the_pin_is_complete_and_lives_with_the_other_pins() -> None:
     defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
     assert defaults["grafana_enabled"] is False
-    assert re.fullmatch(r"\d+\.\d+\.\d+", defaults["grafana_version"])
-    sums = defaults["grafana_sha256"][defaults["grafana_version"]]
+    assert not [k for k in defaults if k.startswith("raykit_grafana_")]
+    versions = yaml.safe_load((REPO / "roles/raykit/defaults/main/versions.yml").read_text())
+    assert re.fullmatch(r"\d+\.\d+\.\d+", versions["raykit_grafana_version"])
+    sums = versions["raykit_grafana_sha256"][versions["raykit_grafana_version"]]
     assert set(sums) == {"amd64", "arm64"}
     for digest in sums.values():
-        # Empty: not yet pinned (see the README); preflight refuses it when Grafana is enabled.
-        assert digest == "" or re.fullmatch(r"[0-9a-f]{64}", digest)
+        assert re.fullmatch(r"[0-9a-f]{64}", digest)
