@@ -72,12 +72,11 @@ def describe_reports(index: Path) -> tuple[bool, list[str]]:
             lines.append(f"{label:7} {key:22} UNREADABLE ({exc})")
             continue
         nodes = compare.label(doc).rsplit(" · ", 1)[-1]
-        wall = (doc.get("summary") or {}).get("wall_s", {}) or {}
-        median = wall.get("median") if isinstance(wall, dict) else None
-        took = f"{median:.2f} s" if isinstance(median, int | float) else "-"
-        if doc.get("status") != "succeeded":
+        median = doc.stats("wall_s").median
+        took = f"{median:.2f} s" if median is not None else "-"
+        if not doc.succeeded:
             ok = False
-        lines.append(f"{label:7} {key:22} {nodes:8} {doc.get('status'):10} {took:>9}  {directory}")
+        lines.append(f"{label:7} {key:22} {nodes:8} {doc.status!s:10} {took:>9}  {directory}")
     return ok, lines
 
 

@@ -8,6 +8,7 @@ a failed or interrupted run keeps its log, the runs before it keep their figures
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import shlex
 import shutil
 import tempfile
@@ -32,6 +33,7 @@ from raykit.jobs import (
     run_job,
     workloads_module,
 )
+from raykit.model import Host, Manifest, Report, Run, RunMetrics, summarize
 from raykit.playbooks import REPO
 
 WORKLOADS_DIR = REPO / "workloads"
@@ -132,7 +134,9 @@ def ray_nodes(cluster: Cluster, dashboard_url: str, timeout: float = 5.0) -> lis
     return [n for n in nodes if isinstance(n, dict)]
 
 
-def cluster_hosts(cluster: Cluster, dashboard_url: str, timeout: float = 5.0) -> list[dict]:
+def cluster_hosts(
+    cluster: Cluster, dashboard_url: str, timeout: float = 5.0
+) -> list[dict[str, Any]]:
     """The manifest's hosts: the inventory's nodes with what Ray reports for each."""
     ray_nodes_by_ip: dict[str, dict[str, Any]] = {}
     try:
@@ -159,34 +163,36 @@ def cluster_hosts(cluster: Cluster, dashboard_url: str, timeout: float = 5.0) ->
     return hosts
 
 
-def _run_record(index: int, outcome: JobOutcome, metrics: dict[str, Any], log_name: str) -> dict:
+def _run_record(index: int, outcome: JobOutcome, metrics: dict[str, Any], log_name: str) -> Run:
     result = outcome.result
     # The driver's own life (head clock), and what the runner added around it: submission,
     # scheduling the driver, noticing the end (control node clock; differences only).
     started = (outcome.manifest or {}).get("driver_started")
     ended = (result or {}).get("driver_ended")
     driver_s = ended - started if isinstance(started, float) and isinstance(ended, float) else None
-    return {
-        "index": index,
-        "job_id": outcome.job_id,
-        "status": outcome.status,
-        "message": plain_text(outcome.message),
-        "start": outcome.start,
-        "end": outcome.end,
-        "wall_s": round(outcome.wall_s, 3),
-        "workload_wall_s": (result or {}).get("wall_s"),
-        "driver_s": round(driver_s, 3) if driver_s is not None else None,
-        "overhead_s": round(outcome.wall_s - driver_s, 3) if driver_s is not None else None,
-        "result": result,
-        "log": log_name,
-        "log_tail": "\n".join(plain_text(outcome.log).splitlines()[-LOG_TAIL_LINES:]),
-        "job": outcome.job_info,
-        "metrics": metrics,
-    }
+    return Run(
+        index=index,
+        job_id=outcome.job_id,
+        status=outcome.status,
+        message=plain_text(outcome.message),
+        start=outcome.start,
+        end=outcome.end,
+        wall_s=round(outcome.wall_s, 3),
+        workload_wall_s=(result or {}).get("wall_s"),
+        driver_s=round(driver_s, 3) if driver_s is not None else None,
+        overhead_s=round(outcome.wall_s - driver_s, 3) if driver_s is not None else None,
+        result=result,
+        log=log_name,
+        log_tail="\n".join(plain_text(outcome.log).splitlines()[-LOG_TAIL_LINES:]),
+        job=outcome.job_info,
+        metrics=RunMetrics.from_dict(metrics, f"runs[{index}].metrics"),
+    )
 
 
 @contextlib.contextmanager
-def _progress(console: Console, label: str) -> Iterator[tuple[Callable, Callable]]:
+def _progress(
+    console: Console, label: str
+) -> Iterator[tuple[Callable[[dict[str, Any]], None], Callable[[str], None]]]:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -226,16 +232,16 @@ def bench(
     console: Console,
     tunnel: str = "auto",
     settle: bool = True,
-) -> tuple[dict[str, Any], dict[str, Path]]:
+) -> tuple[Report, dict[str, Path]]:
     """Run `job` `repeat` times and write the report; return it and its files."""
     from raykit import metrics, report
 
     notes: list[str] = []
-    runs: list[dict[str, Any]] = []
+    runs: list[Run] = []
     logs: dict[str, str] = {}
     error: str | None = None
     error_detail: str | None = None
-    manifest: dict[str, Any] = {}
+    manifest = Manifest()
     created = time.time()
     rid, out = claim_report_dir(reports_dir, report.new_id(job.name, created))
     with contextlib.ExitStack() as stack:
@@ -247,18 +253,21 @@ def bench(
         dash, prom = open_endpoints(cluster, stack, tunnel, notes)
         interval = metrics.scrape_interval(prom)
         jobs = client(dash, cluster.token)
-        manifest = {
-            "raykit_version": __version__,
-            "inventory": str(cluster.inventory),
-            "cluster_name": cluster.name,
-            "dashboard_url": cluster.dashboard_url,
-            "prometheus_url": cluster.prometheus_url,
-            "python": cluster.access.get("python"),
-            "ray": cluster.access.get("ray"),
-            "venv": cluster.access.get("venv"),
-            "lock_sha12": cluster.access.get("lock_sha12"),
-            "hosts": cluster_hosts(cluster, dash),
-        }
+        manifest = Manifest(
+            raykit_version=__version__,
+            inventory=str(cluster.inventory),
+            cluster_name=cluster.name,
+            dashboard_url=cluster.dashboard_url,
+            prometheus_url=cluster.prometheus_url,
+            python=cluster.access.get("python"),
+            ray=cluster.access.get("ray"),
+            venv=cluster.access.get("venv"),
+            lock_sha12=cluster.access.get("lock_sha12"),
+            hosts=tuple(
+                Host.from_dict(h, f"manifest.hosts[{i}]")
+                for i, h in enumerate(cluster_hosts(cluster, dash))
+            ),
+        )
         python = f"{cluster.access['venv']}/bin/python"
         try:
             for i in range(repeat):
@@ -279,10 +288,10 @@ def bench(
                 except JobError as exc:
                     error = str(exc)
                     break
-                _note_manifest(manifest, outcome)
+                manifest = _note_manifest(manifest, outcome)
                 mx = metrics.collect(
                     prom,
-                    [h["node_ip"] for h in manifest["hosts"]],
+                    [h.node_ip for h in manifest.hosts if h.node_ip is not None],
                     outcome.start,
                     outcome.end,
                     scrape_interval=interval,
@@ -302,21 +311,20 @@ def bench(
             # Ctrl-C between jobs or while Prometheus is asked: the runs done so far stay.
             error = f"interrupted (Ctrl-C) after {len(runs)} complete run(s)"
     status = "succeeded" if error is None and len(runs) == repeat else "failed"
-    doc = {
-        "schema": 1,
-        "id": rid,
-        "name": job.name,
-        "kind": job.kind,
-        "params": job.params,
-        "status": status,
-        "error": plain_text(error) if error else None,
-        "error_detail": error_detail,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created)),
-        "notes": notes,
-        "manifest": manifest,
-        "runs": runs,
-        "summary": report.summarize_runs(runs),
-    }
+    doc = Report(
+        id=rid,
+        name=job.name,
+        kind=job.kind,
+        params=job.params,
+        status=status,
+        error=plain_text(error) if error else None,
+        error_detail=error_detail,
+        created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created)),
+        notes=tuple(notes),
+        manifest=manifest,
+        runs=tuple(runs),
+        summary=summarize(runs),
+    )
     paths = report.write(doc, out)
     for name, text in logs.items():
         (out / name).write_text(text)
@@ -342,15 +350,14 @@ def claim_report_dir(reports_dir: Path, rid: str) -> tuple[str, Path]:
     raise ClusterError(f"cannot create a report directory for {rid} in {reports_dir}")
 
 
-def _note_manifest(manifest: dict[str, Any], outcome: JobOutcome) -> None:
-    """The interpreter the job really ran with (first run that said)."""
+def _note_manifest(manifest: Manifest, outcome: JobOutcome) -> Manifest:
+    """The interpreter the job really ran with (as the latest run said)."""
     m = outcome.manifest or {}
-    for key in ("python", "ray", "venv"):
-        if m.get(key):
-            manifest[key] = m[key]
+    said: dict[str, Any] = {key: m[key] for key in ("python", "ray", "venv") if m.get(key)}
     venv = str(m.get("venv") or "")
     if "-" in venv:
-        manifest["lock_sha12"] = venv.rsplit("-", 1)[-1]
+        said["lock_sha12"] = venv.rsplit("-", 1)[-1]
+    return dataclasses.replace(manifest, **said)
 
 
 def _failure(i: int, outcome: JobOutcome) -> tuple[str, str | None]:

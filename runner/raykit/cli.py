@@ -8,10 +8,14 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from raykit import __version__
+
+if TYPE_CHECKING:
+    from raykit.model import Report
 
 err = Console(stderr=True)
 
@@ -155,7 +159,7 @@ def _measured(args: argparse.Namespace, job_factory: object) -> int:
         err.print(f"[red]raykit:[/red] {exc}", highlight=False)
         return 2
     _print_report(doc, paths)
-    return 0 if doc["status"] == "succeeded" else 1
+    return 0 if doc.succeeded else 1
 
 
 def _writable(reports: Path) -> None:
@@ -175,7 +179,7 @@ def _writable(reports: Path) -> None:
         ) from None
 
 
-def _print_report(doc: dict, paths: dict) -> None:
+def _print_report(doc: Report, paths: dict[str, Path]) -> None:
     from rich.text import Text
 
     from raykit import compare
@@ -183,18 +187,15 @@ def _print_report(doc: dict, paths: dict) -> None:
     # What the report says is printed as text, never read as rich markup: a cause such as
     # "... [repeated 3x across cluster]" or "[/tmp/x]" stays as it is.
     compare.render_terminal(err, [doc])
-    for note in doc.get("notes") or []:
+    for note in doc.notes:
         err.print(Text(f"note: {note}"))
-    for metric, reason in sorted(
-        {
-            m: r
-            for run in doc.get("runs", [])
-            for m, r in ((run.get("metrics") or {}).get("missing") or {}).items()
-        }.items()
-    ):
+    missing = {
+        m: r for run in doc.runs if run.metrics is not None for m, r in run.metrics.missing.items()
+    }
+    for metric, reason in sorted(missing.items()):
         err.print(Text.assemble(("missing", "yellow"), f" {metric}: {reason}"))
-    if doc["status"] != "succeeded":
-        err.print(Text.assemble(("FAILED", "red"), f": {doc.get('error')}"))
+    if not doc.succeeded:
+        err.print(Text.assemble(("FAILED", "red"), f": {doc.error}"))
     err.print(f"report: {paths['json'].parent}", highlight=False)
     # The report's directory on stdout, alone: scripts can capture it.
     print(paths["json"].parent)
@@ -234,6 +235,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.markdown:
         Path(args.markdown).write_text(text)
         err.print(f"markdown: {args.markdown}", highlight=False)
+    if args.html:
+        page = compare.render_html(docs, [str(p) for p in args.reports])
+        Path(args.html).write_text(page, encoding="utf-8")
+        err.print(f"html: {args.html}", highlight=False)
     return 0
 
 
@@ -341,6 +346,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compare", help="reports side by side, with ratios to the first")
     p.add_argument("reports", nargs="+", metavar="REPORT", help="report directory or report.json")
     p.add_argument("--markdown", metavar="FILE", help="also write the table as markdown")
+    p.add_argument(
+        "--html",
+        metavar="FILE",
+        help="also write a page (opens offline) with the table and each metric over time, "
+        "every report overlaid",
+    )
     p.set_defaults(func=cmd_compare)
 
     from raykit import sandbox

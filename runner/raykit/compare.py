@@ -2,14 +2,18 @@
 each after the first with its ratio to the first (0.52 times: about half the first's).
 
 A report's figure for a metric is the median over its successful runs (as its wall time
-is), so a report of five repeats and one of a single run compare on the same footing.
+is), so a report of five repeats and one of a single run compare on the same footing. The
+rows are model.METRICS' `compare` entries, then the node count and the checksum.
+
+`render_html` adds each metric's time series, every report's runs overlaid from their own
+start: what one used to read off Grafana screenshots side by side.
 """
 
 from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,10 +22,23 @@ from rich.table import Table
 from rich.text import Text
 
 from raykit.jobs import plain_text
-from raykit.report import DASH, fmt_bytes, fmt_count, fmt_pct, fmt_seconds, md_escape
+from raykit.model import METRICS, SERIES_METRICS, Metric, Report, finite
+from raykit.report import (
+    DASH,
+    FORMATS,
+    PLOT_UNITS,
+    environment,
+    fmt_count,
+    fmt_text,
+    md_escape,
+    plot_uri,
+    segment,
+    step_line,
+)
 
-Report = Mapping[str, Any]
 TIMES = "\N{MULTIPLICATION SIGN}"
+# The metrics compared, in the table's order.
+COMPARED = tuple(m for m in METRICS if m.compare)
 
 
 @dataclass(frozen=True)
@@ -41,89 +58,50 @@ class Comparison:
     notes: list[str] = field(default_factory=list)
 
 
-def _ok_runs(report: Report) -> list[Mapping[str, Any]]:
-    return [
-        r
-        for r in report.get("runs") or []
-        if isinstance(r, Mapping) and str(r.get("status", "")).upper() == "SUCCEEDED"
-    ]
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if value == value and abs(value) != float("inf") else None
-
-
-def _median(values: Sequence[Any]) -> float | None:
-    numbers = [n for v in values if (n := _number(v)) is not None]
+def _median(values: Sequence[float | None]) -> float | None:
+    numbers = [float(v) for v in values if finite(v)]
     return statistics.median(numbers) if numbers else None
 
 
-def _summary(key: str) -> Callable[[Report], float | None]:
-    def get(report: Report) -> float | None:
-        stats = (report.get("summary") or {}).get(key) or {}
-        value = _number(stats.get("median"))
-        if value is None:  # an older or hand-made report without a summary
-            value = _median([r.get(key) for r in _ok_runs(report)])
-        return value
-
-    return get
-
-
-def _cluster(key: str) -> Callable[[Report], float | None]:
-    def get(report: Report) -> float | None:
-        return _median(
-            [((r.get("metrics") or {}).get("cluster") or {}).get(key) for r in _ok_runs(report)]
-        )
-
-    return get
-
-
-def _disk_max(report: Report) -> float | None:
-    # The fullest node's disk, per run.
-    per_run = []
-    for r in _ok_runs(report):
-        nodes = (r.get("metrics") or {}).get("nodes") or {}
-        values = [
-            n for node in nodes.values() if (n := _number((node or {}).get("disk_used_pct_max")))
-        ]
-        per_run.append(max(values) if values else None)
+def figure(report: Report, metric: Metric) -> float | None:
+    """A report's figure for a metric: the median over its successful runs (a summary
+    metric: the saved summary's median, or the runs' for a report without one; a node
+    figure: the fullest node's, per run)."""
+    if metric.scope == "summary":
+        median = report.stats(metric.key).median
+        return float(median) if finite(median) else None
+    per_run: list[float | None] = []
+    for r in report.ok_runs:
+        m = r.metrics
+        if m is None:
+            per_run.append(None)
+        elif metric.scope == "cluster":
+            per_run.append(m.cluster.get(metric.key))
+        elif metric.scope == "nodes":
+            values = [v for v in m.node_values(metric.key) if finite(v)]
+            per_run.append(max(values) if values else None)
+        else:
+            raise ValueError(f"{metric.path}: a series has no single figure to compare")
     return _median(per_run)
 
 
 def _nodes(report: Report) -> float | None:
     """The nodes the run measured: the manifest's hosts that Ray reported alive when the run
     started; the inventory's count only for a report that could not ask Ray."""
-    hosts = (report.get("manifest") or {}).get("hosts")
-    if not isinstance(hosts, list) or not hosts:
+    hosts = report.manifest.hosts
+    if not hosts:
         return None
-    alive = [h.get("alive") for h in hosts if isinstance(h, dict)]
+    alive = [h.alive for h in hosts]
     if any(a is not None for a in alive):
         return float(sum(1 for a in alive if a))
     return float(len(hosts))
-
-
-# (label, how to get the number, how to show it)
-METRICS: tuple[tuple[str, Callable[[Report], float | None], Callable[[Any], str]], ...] = (
-    ("wall time (median)", _summary("wall_s"), fmt_seconds),
-    ("workload wall time (median)", _summary("workload_wall_s"), fmt_seconds),
-    ("cluster CPU % mean", _cluster("cpu_pct_mean"), fmt_pct),
-    ("cluster CPU % p95", _cluster("cpu_pct_p95"), fmt_pct),
-    ("memory used (max)", _cluster("mem_used_bytes_max"), fmt_bytes),
-    ("disk used % (max)", _disk_max, fmt_pct),
-    ("object store used (max)", _cluster("object_store_used_max_bytes"), fmt_bytes),
-    ("network sent", _cluster("net_sent_bytes"), fmt_bytes),
-    ("network received", _cluster("net_recv_bytes"), fmt_bytes),
-    ("nodes", _nodes, fmt_count),
-)
 
 
 def label(report: Report) -> str:
     """`fake_nn · 3 nodes`."""
     n = _nodes(report)
     hosts = DASH if n is None else f"{int(n)} node{'s' if n != 1 else ''}"
-    return f"{report.get('name') or DASH} · {hosts}"
+    return f"{report.name or DASH} · {hosts}"
 
 
 def ratio(value: float | None, first: float | None) -> str:
@@ -133,11 +111,7 @@ def ratio(value: float | None, first: float | None) -> str:
 
 
 def _checksums(report: Report) -> set[str]:
-    return {
-        str(c)
-        for r in _ok_runs(report)
-        if (c := (r.get("result") or {}).get("checksum")) not in (None, "")
-    }
+    return {c for r in report.ok_runs if (c := r.checksum) is not None}
 
 
 def _checksum_cell(sums: set[str]) -> str:
@@ -149,19 +123,22 @@ def _checksum_cell(sums: set[str]) -> str:
 
 
 def _workload(report: Report) -> str:
-    params = report.get("params")
+    params = report.params
     text = json.dumps(params, sort_keys=True, ensure_ascii=False) if params else ""
-    return f"{report.get('name') or DASH}{' ' + text if text else ''}"
+    return f"{report.name or DASH}{' ' + text if text else ''}"
 
 
 def rows(reports: Sequence[Report]) -> Comparison:
     """The comparison table: a row per metric, a column per report; values as text,
     missing ones as "—"."""
     labels = [label(r) for r in reports]
-    ids = [str(r.get("id") or DASH) for r in reports]
+    ids = [r.id or DASH for r in reports]
     out: list[Row] = []
-    for name, get, fmt in METRICS:
-        values = [get(r) for r in reports]
+    table: list[tuple[str, list[float | None], Callable[[Any], str]]] = [
+        (m.compare or m.title, [figure(r, m) for r in reports], FORMATS[m.unit]) for m in COMPARED
+    ]
+    table.append(("nodes", [_nodes(r) for r in reports], fmt_count))
+    for name, values, fmt in table:
         out.append(
             Row(
                 name,
@@ -198,12 +175,11 @@ def rows(reports: Sequence[Report]) -> Comparison:
                 + " (the ratios compare different work)"
             )
     for lab, rid, r in zip(labels, ids, reports, strict=True):
-        if r.get("status") != "succeeded":
-            runs = r.get("runs") or []
+        if not r.succeeded:
             notes.append(
-                f"{lab} ({rid}) {r.get('status') or 'has no status'}: its figures come from "
-                f"{len(_ok_runs(r))} successful run(s) of {len(runs)}"
-                + (f" ({plain_text(r['error'])})" if r.get("error") else "")
+                f"{lab} ({rid}) {r.status or 'has no status'}: its figures come from "
+                f"{len(r.ok_runs)} successful run(s) of {len(r.runs)}"
+                + (f" ({plain_text(r.error)})" if r.error else "")
             )
     if any(len(s) > 1 for s in sums):
         notes.append("a report whose runs disagree on the checksum: see its runs table")
@@ -271,3 +247,122 @@ def render_markdown(reports: Sequence[Report]) -> str:
     if comparison.notes:
         text += "\n" + "\n".join(f"- {md_escape(n)}" for n in comparison.notes) + "\n"
     return text
+
+
+# --- the HTML page -------------------------------------------------------------------------
+
+
+def _colour(index: int) -> tuple[str, str]:
+    """A report's colour in the plots (matplotlib's cycle, as hex for the page) and its line
+    style: solid for the first ten reports, then dashed, dotted, dash-dotted."""
+    from matplotlib.colors import to_hex
+
+    return to_hex(f"C{index % 10}"), ("-", "--", ":", "-.")[index // 10 % 4]
+
+
+def _short_time(created: str | None) -> str:
+    """`2026-11-26 21:04` from report.json's `created`."""
+    return created.replace("T", " ")[:16] if created else DASH
+
+
+def _why_no_series(report: Report, metric: Metric) -> str:
+    """Why a report has no line in a metric's plot, in its own words where it has them."""
+    if not report.runs:
+        return "no run finished"
+    blocks = [m for r in report.runs if (m := r.metrics) is not None]
+    if not blocks:
+        return "no metrics in its runs"
+    reasons = [why for m in blocks if (why := m.missing.get(metric.path))]
+    if reasons:
+        return "; ".join(dict.fromkeys(reasons))
+    if any(m.series.get(metric.key) for m in blocks):
+        return "its runs have no start time"
+    return "no samples in its runs' windows"
+
+
+def overlay_plots(
+    reports: Sequence[Report],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A plot per series metric that some report has, every report's runs overlaid, each
+    from its own start: ([{name, title, data_uri, without}], [{title, without}] for the
+    metrics no report has). `without` names the reports missing from a plot, and why."""
+    plotted: list[dict[str, Any]] = []
+    unplotted: list[dict[str, Any]] = []
+    labels = [label(r) for r in reports]
+    for metric in SERIES_METRICS:
+        _, scale = PLOT_UNITS[metric.unit]
+        lines: list[list[list[tuple[float, float]]]] = []
+        for r in reports:
+            parts = []
+            for run in r.runs:
+                if run.metrics is None or not finite(run.start):
+                    continue
+                for _, points in sorted(run.metrics.series.get(metric.key, {}).items()):
+                    if part := segment(points, float(run.start), scale):
+                        parts.append(part)
+            lines.append(parts)
+        without = [
+            f"#{i + 1} {labels[i]}: {_why_no_series(r, metric)}"
+            for i, r in enumerate(reports)
+            if not lines[i]
+        ]
+        if not any(lines):
+            unplotted.append({"title": metric.title, "without": without})
+            continue
+
+        def draw(ax: Any, lines: list[list[list[tuple[float, float]]]] = lines) -> None:
+            for i, (r, parts) in enumerate(zip(reports, lines, strict=True)):
+                colour, style = _colour(i)
+                name = f"#{i + 1} {labels[i]} · {_short_time(r.created)}"
+                for j, part in enumerate(parts):
+                    step_line(
+                        ax,
+                        part,
+                        color=colour,
+                        linestyle=style,
+                        linewidth=1.2,
+                        alpha=0.85,
+                        label=name if j == 0 else None,
+                    )
+
+        uri = plot_uri(
+            metric, "seconds since each run's start", draw, size=(10.0, 3.6), legend_below=True
+        )
+        plotted.append(
+            {"name": metric.key, "title": metric.title, "data_uri": uri, "without": without}
+        )
+    return plotted, unplotted
+
+
+def render_html(reports: Sequence[Report], sources: Sequence[str] | None = None) -> str:
+    """The comparison as one self-contained page: the reports (each with its file, from
+    `sources`), the table and its notes, then each metric over time with every report's
+    runs overlaid. Inline CSS, plots as PNGs in `data:` URIs, no scripts, no links."""
+    comparison = rows(reports)
+    cols = _columns(comparison)
+    plotted, unplotted = overlay_plots(reports)
+    page = {
+        "title": f"raykit compare: {len(reports)} report{'s' if len(reports) != 1 else ''}",
+        "reports": [
+            {
+                "n": i + 1,
+                "colour": _colour(i)[0],
+                "label": comparison.labels[i],
+                "workload": _workload(r),
+                "created": fmt_text(r.created),
+                "status": fmt_text(r.status),
+                "failed": not r.succeeded,
+                "id": comparison.ids[i],
+                "file": sources[i] if sources is not None else DASH,
+            }
+            for i, r in enumerate(reports)
+        ],
+        "headers": [h for h, _, _ in cols],
+        "ratio_columns": [is_ratio for _, _, is_ratio in cols],
+        "ids": ["" if is_ratio else comparison.ids[i] for _, i, is_ratio in cols],
+        "rows": [(row.label, [_cell(row, i, r) for _, i, r in cols]) for row in comparison.rows],
+        "notes": comparison.notes,
+        "plots": plotted,
+        "unplotted": unplotted,
+    }
+    return environment().get_template("compare.html.j2").render(v=page)

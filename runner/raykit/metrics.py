@@ -25,77 +25,25 @@ from typing import Any
 import requests
 import yaml
 
-# Ray's metric names (ray-facts.md, "Metrics").
-CPU = "ray_node_cpu_utilization"
-CPU_COUNT = "ray_node_cpu_count"
-MEM_USED = "ray_node_mem_used"
-MEM_TOTAL = "ray_node_mem_total"
-DISK_PCT = "ray_node_disk_utilization_percentage"
-OBJECT_STORE_USED = "ray_object_store_used_memory"
-NET_SENT = "ray_node_network_sent"
-NET_RECV = "ray_node_network_received"
+# The metric table; Ray's metric names re-exported (status and record_prometheus.py use them).
+from raykit.model import CLUSTER_METRICS, NODE_METRICS, SERIES_METRICS
+from raykit.model import CPU as CPU
+from raykit.model import CPU_COUNT as CPU_COUNT
+from raykit.model import DISK_PCT as DISK_PCT
+from raykit.model import MEM_TOTAL as MEM_TOTAL
+from raykit.model import MEM_USED as MEM_USED
+from raykit.model import NET_RECV as NET_RECV
+from raykit.model import NET_SENT as NET_SENT
+from raykit.model import OBJECT_STORE_LABEL as OBJECT_STORE_LABEL
+from raykit.model import OBJECT_STORE_USED as OBJECT_STORE_USED
 
-# The object store metrics name the node by this label instead of `ip`.
-OBJECT_STORE_LABEL = "NodeAddress"
-
-NODE_FIELDS = (
-    "cpu_pct_mean",
-    "cpu_pct_p95",
-    "mem_used_pct_mean",
-    "mem_used_pct_max",
-    "disk_used_pct_max",
-    "object_store_used_max_bytes",
-    "net_sent_bytes",
-    "net_recv_bytes",
-    "samples",
-)
-CLUSTER_FIELDS = (
-    "cpu_pct_mean",
-    "cpu_pct_p95",
-    "mem_used_bytes_max",
-    "object_store_used_max_bytes",
-    "net_sent_bytes",
-    "net_recv_bytes",
-)
-SERIES = (
-    "cpu_pct",
-    "mem_used_pct",
-    "disk_used_pct",
-    "object_store_used_bytes",
-    "net_sent_bytes_per_s",
-    "net_recv_bytes_per_s",
-)
-
-# Which Ray metric each figure comes from (for the reasons in `missing`), and the label
-# that names the node in its result.
-_NODE_SOURCE = {
-    "cpu_pct_mean": CPU,
-    "cpu_pct_p95": CPU,
-    "samples": CPU,
-    "mem_used_pct_mean": MEM_USED,
-    "mem_used_pct_max": MEM_USED,
-    "disk_used_pct_max": DISK_PCT,
-    "object_store_used_max_bytes": OBJECT_STORE_USED,
-    "net_sent_bytes": NET_SENT,
-    "net_recv_bytes": NET_RECV,
-}
-# A cluster total is only given when every node has the node figure it is built from.
-_CLUSTER_NEEDS = {
-    "cpu_pct_mean": "cpu_pct_mean",
-    "cpu_pct_p95": "cpu_pct_mean",
-    "mem_used_bytes_max": "mem_used_pct_max",
-    "object_store_used_max_bytes": "object_store_used_max_bytes",
-    "net_sent_bytes": "net_sent_bytes",
-    "net_recv_bytes": "net_recv_bytes",
-}
-_SERIES_SOURCE = {
-    "cpu_pct": CPU,
-    "mem_used_pct": MEM_USED,
-    "disk_used_pct": DISK_PCT,
-    "object_store_used_bytes": OBJECT_STORE_USED,
-    "net_sent_bytes_per_s": NET_SENT,
-    "net_recv_bytes_per_s": NET_RECV,
-}
+# The figures of a report: raykit.model's table.
+NODE_FIELDS = tuple(m.key for m in NODE_METRICS)
+CLUSTER_FIELDS = tuple(m.key for m in CLUSTER_METRICS)
+SERIES = tuple(m.key for m in SERIES_METRICS)
+_NODE = {m.key: m for m in NODE_METRICS}
+_CLUSTER = {m.key: m for m in CLUSTER_METRICS}
+_SERIES = {m.key: m for m in SERIES_METRICS}
 
 MAX_POINTS = 300
 SUBQUERY_STEP_S = 1
@@ -479,12 +427,11 @@ def collect(
 
     nodes: dict[str, dict[str, Any]] = block["nodes"]
     for name, promql in node_queries(node_ips, range_s).items():
-        label = OBJECT_STORE_LABEL if _NODE_SOURCE[name] == OBJECT_STORE_USED else "ip"
         data, error = prom.query(promql, stop)
         if error is not None:
             missing[f"nodes.{name}"] = error
             continue
-        values = _by_node(data, label)
+        values = _by_node(data, _NODE[name].label)
         absent = []
         for ip in node_ips:
             value = values.get(ip)
@@ -497,7 +444,7 @@ def collect(
 
     cluster: dict[str, Any] = block["cluster"]
     for name, promql in cluster_queries(node_ips, range_s).items():
-        need = _CLUSTER_NEEDS[name]
+        need = _CLUSTER[name].needs or name
         lacking = [ip for ip in node_ips if nodes[ip][need] is None]
         if lacking:
             # Nothing from any node: the nodes' reason; from some: say which are missing.
@@ -522,17 +469,16 @@ def collect(
 
     series: dict[str, Any] = block["series"]
     for name, promql in series_queries(node_ips, scrape_interval).items():
-        label = OBJECT_STORE_LABEL if _SERIES_SOURCE[name] == OBJECT_STORE_USED else "ip"
         data, error = prom.query_range(promql, start, stop, step)
         if error is not None:
             missing[f"series.{name}"] = error
             continue
-        lines = _matrix_by_node(data, label)
+        lines = _matrix_by_node(data, _SERIES[name].label)
         series[name] = {ip: lines[ip] for ip in node_ips if lines.get(ip)}
         absent = [ip for ip in node_ips if not lines.get(ip)]
         if absent:
             missing[f"series.{name}"] = (
-                f"no {_SERIES_SOURCE[name]} samples from {', '.join(absent)} in "
+                f"no {_SERIES[name].source} samples from {', '.join(absent)} in "
                 f"{window_text} (Prometheus at {prom.url})"
             )
 
@@ -543,7 +489,7 @@ def collect(
 def _absent_reason(
     url: str, name: str, absent: list[str], values: Mapping[str, float | None], window: str
 ) -> str:
-    source = _NODE_SOURCE[name]
+    source = _NODE[name].source
     nan = [ip for ip in absent if ip in values]
     none = [ip for ip in absent if ip not in values]
     parts = []

@@ -15,6 +15,7 @@ from rich.console import Console
 
 from raykit import bench, jobs
 from raykit.cluster import Cluster
+from raykit.model import Report
 from support import REPO
 
 NODES = [
@@ -116,9 +117,10 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeJobs:
 
 
 def run(tmp_path: Path, repeat: int) -> tuple[dict[str, Any], dict[str, Path], str]:
+    """bench's report as its JSON data (what report.json holds), its files, what it printed."""
     buf = io.StringIO()
     job = bench.workload_job("simple_tasks", ["sleep_s=0.1"])
-    doc, paths = bench.bench(
+    report, paths = bench.bench(
         make_cluster(),
         job,
         repeat=repeat,
@@ -126,6 +128,10 @@ def run(tmp_path: Path, repeat: int) -> tuple[dict[str, Any], dict[str, Path], s
         console=Console(file=buf, width=200),
         tunnel="never",
     )
+    assert isinstance(report, Report)
+    doc = report.to_dict()
+    assert json.loads(paths["json"].read_text()) == doc
+    assert Report.load(paths["json"].parent) == report
     return doc, paths, buf.getvalue()
 
 

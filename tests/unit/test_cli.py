@@ -12,8 +12,10 @@ import pytest
 from rich.console import Console
 
 import raykit
-from raykit import cli, playbooks
+from raykit import cli, compare, model, playbooks
+from raykit.model import Report
 from raykit.playbooks import Outcome, ProgressView
+from support import REPO
 
 COMMANDS = ["up", "down", "status", "smoke"]
 
@@ -612,7 +614,7 @@ def test_a_failed_reports_cause_is_printed_as_text_not_markup(
     """Square brackets in a cause (Ray's "[repeated 3x across cluster]", a path "[/tmp/x]")
     are shown, never read as rich markup (which dropped them or raised MarkupError)."""
     error = "run 1: job j FAILED: ValueError: [/tmp/x] bad [repeated 3x across cluster]"
-    doc = {"status": "failed", "error": error, "notes": ["[/b] note"], "runs": []}
+    doc = Report.from_dict({"status": "failed", "error": error, "notes": ["[/b] note"], "runs": []})
     cli._print_report(doc, {"json": tmp_path / "r" / "report.json"})
     text = out.getvalue()
     assert f"FAILED: {error}" in text
@@ -652,3 +654,41 @@ def test_compare_errors_exit_2(out: io.StringIO, tmp_path: Path) -> None:
     (tmp_path / "other.json").write_text('{"hello": 1}')
     assert cli.main(["compare", str(tmp_path / "other.json")]) == 2
     assert "raykit compare" in out.getvalue()
+
+
+SAVED_REPORTS = REPO / "tests" / "fixtures" / "saved-reports"
+
+
+def test_compare_html_is_an_option_beside_markdown() -> None:
+    args = cli.build_parser().parse_args(["compare", "a", "b", "--html", "c.html"])
+    assert (args.reports, args.html, args.markdown, args.func) == (
+        ["a", "b"],
+        "c.html",
+        None,
+        cli.cmd_compare,
+    )
+    assert cli.build_parser().parse_args(["compare", "a"]).html is None
+
+
+def test_compare_writes_the_html_page_with_the_table_and_markdown(
+    out: io.StringIO, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a, b = sorted(SAVED_REPORTS.iterdir())
+    page, md = tmp_path / "compare.html", tmp_path / "compare.md"
+    argv = ["compare", str(a), str(b / "report.json"), "--html", str(page), "--markdown", str(md)]
+    assert cli.main(argv) == 0
+    html = page.read_text(encoding="utf-8")
+    reports = [Report.load(a), Report.load(b)]
+    assert html == compare.render_html(reports, [str(a), str(b / "report.json")])
+    assert html.count("<img ") == len(model.SERIES_METRICS)  # the second report has no series
+    assert md.read_text() == compare.render_markdown(reports)
+    assert "wall time (median)" in capsys.readouterr().out  # the terminal table, as before
+    assert f"markdown: {md}" in out.getvalue() and f"html: {page}" in out.getvalue()
+
+
+def test_compare_writes_no_page_for_an_unreadable_report(out: io.StringIO, tmp_path: Path) -> None:
+    (tmp_path / "bad.json").write_text('{"schema": 1, "runs": [{"wall_s": "fast"}]}')
+    page = tmp_path / "compare.html"
+    assert cli.main(["compare", str(tmp_path / "bad.json"), "--html", str(page)]) == 2
+    assert "runs[0].wall_s: expected a number or null" in out.getvalue()
+    assert not page.exists()

@@ -1,15 +1,22 @@
 """raykit.compare: reports side by side with ratios to the first, as the seed's single- vs
-two-machine table; missing figures as "—"; notes on checksums and different workloads."""
+two-machine table; missing figures as "—"; notes on checksums and different workloads; the
+HTML page with every report's series overlaid."""
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import re
 import statistics
+from html.parser import HTMLParser
 from typing import Any
 
+import pytest
 from rich.console import Console
 
-from raykit import compare, report
+from raykit import compare, model, report
+from raykit.model import Report, RunMetrics
+from support import REPO, collect_recorded
 
 DASH = "—"
 X = compare.TIMES  # the multiplication sign
@@ -27,7 +34,7 @@ def make(
     params: dict[str, Any] | None = None,
     failed_runs: int = 0,
     rid: str | None = None,
-) -> dict[str, Any]:
+) -> Report:
     ips = [f"10.0.0.{i + 1}" for i in range(nodes)]
     work = work if work is not None else tuple(w - 1 for w in walls)
     cluster = {
@@ -58,17 +65,19 @@ def make(
         )
     for j in range(failed_runs):
         runs.append({"index": len(runs) + j, "status": "FAILED", "wall_s": 1.0, "result": None})
-    return {
-        "schema": 1,
-        "id": rid or f"20261126T21000{nodes}Z-{name}",
-        "name": name,
-        "kind": "workload",
-        "params": params if params is not None else {"preset": "large", "task_num": 100000},
-        "status": "failed" if failed_runs else "succeeded",
-        "manifest": {"hosts": [{"name": f"h{i}", "node_ip": ip} for i, ip in enumerate(ips)]},
-        "runs": runs,
-        "summary": report.summarize_runs(runs),
-    }
+    doc = Report.from_dict(
+        {
+            "schema": 1,
+            "id": rid or f"20261126T21000{nodes}Z-{name}",
+            "name": name,
+            "kind": "workload",
+            "params": params if params is not None else {"preset": "large", "task_num": 100000},
+            "status": "failed" if failed_runs else "succeeded",
+            "manifest": {"hosts": [{"name": f"h{i}", "node_ip": ip} for i, ip in enumerate(ips)]},
+            "runs": runs,
+        }
+    )
+    return dataclasses.replace(doc, summary=report.summarize_runs(doc.runs))
 
 
 def row(comparison: compare.Comparison, label: str) -> compare.Row:
@@ -80,7 +89,7 @@ def test_labels_and_rows() -> None:
     two = make(nodes=2, walls=(224.0,))
     c = compare.rows([one, two])
     assert c.labels == ["fake_nn · 1 node", "fake_nn · 2 nodes"]
-    assert c.ids == [one["id"], two["id"]]
+    assert c.ids == [one.id, two.id]
     assert [r.label for r in c.rows] == [
         "wall time (median)",
         "workload wall time (median)",
@@ -124,7 +133,9 @@ def test_medians_over_successful_runs_and_ratios_to_the_first() -> None:
 def test_a_failed_reports_note_names_its_error() -> None:
     a = make()
     b = make(nodes=2, failed_runs=1)
-    b["error"] = "run 2: job raysubmit_2 FAILED: \x1b[31mray.exceptions.ActorDiedError: gone\x1b[0m"
+    b = dataclasses.replace(
+        b, error="run 2: job raysubmit_2 FAILED: \x1b[31mray.exceptions.ActorDiedError: gone\x1b[0m"
+    )
     (note,) = [n for n in compare.rows([a, b]).notes if "failed" in n]
     assert note.endswith(
         "1 successful run(s) of 2 (run 2: job raysubmit_2 FAILED: "
@@ -148,7 +159,9 @@ def test_missing_values_show_a_dash() -> None:
 
 
 def test_a_report_without_metrics_or_runs() -> None:
-    empty = {"schema": 1, "id": "x", "name": "fake_nn", "status": "failed", "runs": []}
+    empty = Report.from_dict(
+        {"schema": 1, "id": "x", "name": "fake_nn", "status": "failed", "runs": []}
+    )
     c = compare.rows([make(), empty])
     assert c.labels[1] == f"fake_nn · {DASH}"
     for r in c.rows:
@@ -188,7 +201,7 @@ def test_render_markdown() -> None:
     cells = [[c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]] for line in table]
     assert cells[0] == ["metric", "fake_nn · 1 node", r"x\|&lt;b&gt;\[y\](z) · 2 nodes", "#2 ÷ #1"]
     assert len({len(r) for r in cells}) == 1
-    assert cells[2] == ["report", a["id"], report.md_escape(b["id"]), ""]
+    assert cells[2] == ["report", a.id, report.md_escape(b.id), ""]
     assert ["wall time (median)", "10.00 s", "5.200 s", f"0.52{X}"] in cells
     assert "<b>" not in md
     assert "- different workloads or parameters:" in md
@@ -203,7 +216,7 @@ def test_render_terminal() -> None:
     out = console.export_text()
     assert "[bold]fake_nn[/bold]" in out  # shown as is, not read as markup
     assert f"0.52{X}" in out and "10.00 s" in out and DASH in out
-    assert "2 nodes" in out and a["id"] in out
+    assert "2 nodes" in out and a.id is not None and a.id in out
     assert "note: different workloads or parameters" in out
 
 
@@ -217,9 +230,212 @@ def test_render_terminal_single_report_has_no_ratio_column() -> None:
 
 def test_nodes_are_those_ray_reported_alive() -> None:
     """A 3-host inventory whose third host never joined is a 2-node run, and says so."""
-    doc = make(nodes=3)
+    doc = make(nodes=3).to_dict()
     for host, alive in zip(doc["manifest"]["hosts"], (True, True, False), strict=True):
         host["alive"] = alive
-    assert compare.label(doc) == "fake_nn · 2 nodes"
+    assert compare.label(Report.from_dict(doc)) == "fake_nn · 2 nodes"
     # A report that could not ask Ray (alive unknown) falls back to the inventory's count.
     assert compare.label(make(nodes=3)) == "fake_nn · 3 nodes"
+
+
+# --- the HTML page -------------------------------------------------------------------------
+
+SAVED = REPO / "tests" / "fixtures" / "saved-reports"
+FAKE_NN = SAVED / "20261126T205300Z-fake_nn"  # 2 runs (one failed), Prometheus series
+TRAIN = SAVED / "20261126T220000Z-train"  # a script, no monitoring host: no series
+# Attributes through which a page could load something from elsewhere.
+RESOURCE_ATTRS = {"src", "href", "action", "poster", "data", "srcset", "formaction", "background"}
+
+
+class Page(HTMLParser):
+    """What a test needs of an HTML page: images, tables (rows of cell texts) and where each
+    table sits, every tag and attribute."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[str] = []
+        self.attrs: list[tuple[str, str, str]] = []  # (tag, attribute, value)
+        self.images: list[str] = []
+        self.tables: list[list[list[str]]] = []
+        self.table_parents: list[str] = []
+        self.captions: list[str] = []
+        self._open: list[tuple[str, dict[str, str]]] = []
+        self._cell: list[str] | None = None
+        self._caption: list[str] | None = None
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {k: v or "" for k, v in attrs}
+        self.tags.append(tag)
+        self.attrs += [(tag, k, v) for k, v in values.items()]
+        if tag == "img":
+            self.images.append(values.get("src", ""))
+        elif tag == "table":
+            parent = self._open[-1] if self._open else ("", {})
+            self.table_parents.append(f"{parent[0]}.{parent[1].get('class', '')}")
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+        elif tag == "figcaption":
+            self._caption = []
+        if tag not in ("img", "meta", "br"):
+            self._open.append((tag, values))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None:
+            self.tables[-1][-1].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+        elif tag == "figcaption" and self._caption is not None:
+            self.captions.append(" ".join("".join(self._caption).split()))
+            self._caption = None
+        if self._open and self._open[-1][0] == tag:
+            self._open.pop()
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+        if self._caption is not None:
+            self._caption.append(data)
+
+
+def png(src: str) -> bytes:
+    assert src.startswith("data:image/png;base64,")
+    data = base64.b64decode(src.split(",", 1)[1], validate=True)
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 5000
+    return data
+
+
+def assert_self_contained(html: str, page: Page) -> None:
+    assert html.startswith("<!DOCTYPE html>")
+    assert not {"script", "link", "iframe", "object", "embed", "base"} & set(page.tags)
+    for tag, attr, value in page.attrs:
+        if attr in RESOURCE_ATTRS:
+            assert value.startswith("data:image/png;base64,"), (tag, attr, value[:80])
+        else:
+            assert not re.search(r"https?:|//", value), (tag, attr, value)
+    assert "url(" not in html and "@import" not in html
+
+
+def with_series(fixture: str, rid: str, name: str, created: str) -> Report:
+    """A succeeded report of one run over a recorded Prometheus fixture."""
+    meta, block, _ = collect_recorded(fixture)
+    base = make(name, nodes=3, rid=rid)
+    run = dataclasses.replace(
+        base.runs[0],
+        start=meta["start"],
+        end=meta["end"],
+        wall_s=meta["end"] - meta["start"],
+        metrics=RunMetrics.from_dict(block),
+    )
+    return dataclasses.replace(base, runs=(run,), created=created)
+
+
+def test_html_overlays_every_reports_series_beside_the_table() -> None:
+    reports = [
+        Report.load(FAKE_NN),
+        with_series(
+            "load-3nodes",
+            "20261203T101500Z-fake_nn_balanced",
+            "fake_nn_balanced",
+            "2026-12-03T10:15:00Z",
+        ),
+        Report.load(TRAIN),
+    ]
+    sources = [
+        str(FAKE_NN),
+        "reports/20261203T101500Z-fake_nn_balanced",
+        str(TRAIN / "report.json"),
+    ]
+    html = compare.render_html(reports, sources)
+    page = Page(html)
+    assert_self_contained(html, page)
+    # A plot per metric with series (here all), each a real PNG, all different.
+    assert len(page.images) == len(model.SERIES_METRICS)
+    assert len({png(src) for src in page.images}) == len(page.images)
+    # The reports: a row each, naming its file; then today's table, row for row.
+    legend, table = page.tables
+    assert legend[0] == ["#", "report", "workload", "created", "status", "id", "file"]
+    assert [row[0] for row in legend[1:]] == ["1", "2", "3"]
+    for row, r, source in zip(legend[1:], reports, sources, strict=True):
+        assert row[1] == compare.label(r) and row[5] == r.id and row[6] == source
+    assert legend[2][2].startswith("fake_nn_balanced {") and legend[3][2].startswith("train {")
+    comparison = compare.rows(reports)
+    assert table[0] == ["metric", *(h for h, _, _ in compare._columns(comparison))]
+    assert table[1] == ["report", reports[0].id, reports[1].id, "", reports[2].id, ""]
+    for row, expected in zip(table[2:], comparison.rows, strict=True):
+        assert row[0] == expected.label
+        assert row[1:] == [expected.values[0], expected.values[1], expected.ratios[0],
+                           expected.values[2], expected.ratios[1]]  # fmt: skip
+    assert any("different workloads" in n for n in comparison.notes)
+    assert "Note: different workloads or parameters" in html
+    # The report without series is named under every plot, with its reason.
+    assert page.captions == [
+        "Not in this plot: #3 train · 2 nodes: no monitoring host in the inventory"
+    ] * len(model.SERIES_METRICS)
+    # Every table in a scrolling wrapper: the page itself never gets wider than 1280 px.
+    assert page.table_parents == ["div.wide", "div.wide"]
+    assert "td.id { max-width: 18ch; overflow-wrap: anywhere; word-break: break-all; }" in html
+
+
+def test_html_runs_overlay_from_their_own_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each run's lines start at its own start, whatever the date; one colour and one legend
+    entry per report."""
+    drawn: list[tuple[list[tuple[float, float]], dict[str, Any]]] = []
+    real = compare.step_line
+
+    def step_line(ax: Any, points: list[tuple[float, float]], **style: Any) -> None:
+        drawn.append((points, style))
+        real(ax, points, **style)
+
+    monkeypatch.setattr(compare, "step_line", step_line)
+    a = with_series("short-run", "20261126T205300Z-a", "fake_nn", "2026-11-26T20:53:00Z")
+    b = with_series("load-3nodes", "20261203T101500Z-b", "fake_nn", "2026-12-03T10:15:00Z")
+    plotted, unplotted = compare.overlay_plots([a, b])
+    assert [p["name"] for p in plotted] == [m.key for m in model.SERIES_METRICS] and not unplotted
+    cpu = drawn[:6]  # the first plot: the 3 nodes of each report
+    for report_, lines in ((a, cpu[:3]), (b, cpu[3:])):
+        run = report_.runs[0]
+        assert run.metrics is not None and run.start is not None
+        recorded = [points for _, points in sorted(run.metrics.series["cpu_pct"].items())]
+        for (points, _), first in zip(lines, recorded, strict=True):
+            # Seconds since that run's own start (the two runs are a week apart).
+            assert points[0] == pytest.approx((first[0][0] - run.start, first[0][1]))
+            assert -1 < points[0][0] < 10 and points[-1][0] < 60
+    colours = [style["color"] for _, style in cpu]
+    assert len(set(colours[:3])) == len(set(colours[3:])) == 1 and colours[0] != colours[3]
+    labels = [style["label"] for _, style in cpu if style["label"]]
+    assert labels == [
+        "#1 fake_nn · 3 nodes · 2026-11-26 20:53",
+        "#2 fake_nn · 3 nodes · 2026-12-03 10:15",
+    ]
+
+
+def test_html_without_any_series_says_so() -> None:
+    figures_only = make(nodes=2)  # cluster and node figures, no series
+    plain = dataclasses.replace(
+        figures_only, runs=tuple(dataclasses.replace(r, metrics=None) for r in figures_only.runs)
+    )
+    html = compare.render_html(
+        [Report.load(TRAIN), plain, figures_only], [str(TRAIN), "plain", "figures"]
+    )
+    page = Page(html)
+    assert_self_contained(html, page)
+    assert page.images == []
+    assert "No report has a time series to plot." in html
+    for m in model.SERIES_METRICS:
+        assert f"{m.title}: no time series in any report." in html
+    assert "#1 train · 2 nodes: no monitoring host in the inventory" in html
+    assert "#2 fake_nn · 2 nodes: no metrics in its runs" in html
+    assert "#3 fake_nn · 2 nodes: no samples in its runs&#39; windows" in html
+    assert [row[6] for row in page.tables[0][1:]] == [str(TRAIN), "plain", "figures"]
+
+
+def test_html_escapes_what_reports_say() -> None:
+    hostile = make('<img src="http://evil.example/x.png">', nodes=1)
+    html = compare.render_html([hostile, make(nodes=2)], ['"><script>x</script>', "b"])
+    page = Page(html)
+    assert_self_contained(html, page)
+    assert "&lt;img src=&#34;http://evil.example/x.png&#34;&gt;" in html
+    assert "&#34;&gt;&lt;script&gt;x&lt;/script&gt;" in html

@@ -11,6 +11,7 @@ import pytest
 
 from raykit import report
 from raykit.cluster import Cluster, ClusterError
+from raykit.model import Report, Run
 from support import REPO, load_by_path
 
 demo_check = load_by_path(REPO / "scripts" / "demo_check.py", "demo_check")
@@ -117,9 +118,12 @@ def write_report(tmp_path: Path, name: str, alive: list[bool], status: str = "su
             ]
         },
         "runs": runs,
-        "summary": report.summarize_runs(runs),
+        "summary": {
+            key: stats.to_dict()
+            for key, stats in report.summarize_runs([Run.from_dict(r) for r in runs]).items()
+        },
     }
-    return report.write(doc, tmp_path / doc["id"])["json"].parent
+    return report.write(Report.load(doc), tmp_path / doc["id"])["json"].parent
 
 
 def test_reports_say_what_each_report_measured(tmp_path: Path) -> None:

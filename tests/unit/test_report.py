@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from raykit import metrics, report
+from raykit import metrics, model, report
+from raykit.model import Report, Run
 from support import collect_recorded
 
 HOSTILE = '<script>alert("x")</script>'
@@ -88,6 +89,12 @@ def a_run(index: int, fixture: str, *, ok: bool = True) -> dict[str, Any]:
     }
 
 
+def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """report.summarize_runs over runs given as JSON data, as JSON data."""
+    stats = report.summarize_runs([Run.from_dict(r) for r in runs])
+    return {key: s.to_dict() for key, s in stats.items()}
+
+
 def sample(runs: list[dict[str, Any]], *, status: str = "succeeded") -> dict[str, Any]:
     return {
         "schema": 1,
@@ -112,7 +119,7 @@ def sample(runs: list[dict[str, Any]], *, status: str = "succeeded") -> dict[str
             "hosts": hosts(),
         },
         "runs": runs,
-        "summary": report.summarize_runs(runs),
+        "summary": summary(runs),
     }
 
 
@@ -128,7 +135,7 @@ def failed() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def written(good: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return report.write(good, tmp_path_factory.mktemp("reports") / good["id"])
+    return report.write(Report.from_dict(good), tmp_path_factory.mktemp("reports") / good["id"])
 
 
 # --- ids and summaries ---------------------------------------------------------------------
@@ -151,17 +158,26 @@ def test_summarize_runs_counts_successful_runs_only() -> None:
         {"status": "FAILED", "wall_s": 1.0, "workload_wall_s": None},
         {"status": "SUCCEEDED", "wall_s": 12.5, "workload_wall_s": None},
     ]
-    s = report.summarize_runs(runs)
+    s = summary(runs)
     assert s["wall_s"] == {"min": 10.0, "median": 12.5, "mean": 36.5 / 3, "max": 14.0, "n": 3}
     assert s["workload_wall_s"] == {"min": 8.0, "median": 8.5, "mean": 8.5, "max": 9.0, "n": 2}
-    empty = report.summarize_runs([{"status": "FAILED", "wall_s": 3.0}])
+    empty = summary([{"status": "FAILED", "wall_s": 3.0}])
     assert empty["wall_s"] == {"min": None, "median": None, "mean": None, "max": None, "n": 0}
 
 
-def test_columns_follow_the_metrics_block() -> None:
-    assert [c[0] for c in report.NODE_COLUMNS] == list(metrics.NODE_FIELDS)
-    assert [c[0] for c in report.CLUSTER_ROWS] == list(metrics.CLUSTER_FIELDS)
-    assert list(report.PLOTS) == list(metrics.SERIES)
+def test_columns_follow_the_metrics_block(good: dict[str, Any]) -> None:
+    """The tables' columns and rows and the plots are the metric table's, which is what the
+    metrics block holds."""
+    v = report.view(Report.from_dict(good))
+    assert v["node_headers"] == [m.title for m in model.NODE_METRICS]
+    assert [m.key for m in model.NODE_METRICS] == list(metrics.NODE_FIELDS)
+    for run in v["run_metrics"]:
+        assert [label for label, _ in run["cluster"]] == [m.title for m in model.CLUSTER_METRICS]
+        assert all(len(node["cells"]) == len(metrics.NODE_FIELDS) for node in run["nodes"])
+    assert [m.key for m in model.CLUSTER_METRICS] == list(metrics.CLUSTER_FIELDS)
+    assert [row[0] for row in v["summary"]] == [m.title for m in model.SUMMARY_METRICS]
+    names = [p["name"] for p in report.plots(Report.from_dict(good))]
+    assert names == [m.key for m in model.SERIES_METRICS] == list(metrics.SERIES)
 
 
 # --- write / load --------------------------------------------------------------------------
@@ -175,14 +191,15 @@ def test_write_then_load_round_trip(good: dict[str, Any], written: dict[str, Pat
     text = written["json"].read_text()
     assert text.startswith('{\n  "schema": 1,')  # indent 2
     loaded = report.load(written["json"].parent)
-    assert loaded == json.loads(json.dumps(good))
+    assert isinstance(loaded, Report)
+    assert loaded.to_dict() == json.loads(json.dumps(good))
     assert report.load(written["json"]) == loaded
 
 
 def test_json_has_no_nan(tmp_path: Path) -> None:
     doc = sample([])
     doc["runs"] = [{"status": "SUCCEEDED", "wall_s": math.nan, "metrics": {"x": math.inf}}]
-    paths = report.write(doc, tmp_path / "r")
+    paths = report.write(Report.from_dict(doc), tmp_path / "r")
     loaded = json.loads(paths["json"].read_text())  # strict JSON: no NaN
     assert loaded["runs"][0]["wall_s"] is None and loaded["runs"][0]["metrics"] == {"x": None}
 
@@ -284,7 +301,7 @@ def test_markdown_escapes_hostile_text(written: dict[str, Path]) -> None:
 
 
 def test_markdown_lists_missing_metrics_with_reasons(failed: dict[str, Any]) -> None:
-    md = report.render_markdown(failed)
+    md = report.render_markdown(Report.from_dict(failed))
     assert "### Missing metrics, run 2" in md
     missing = failed["runs"][1]["metrics"]["missing"]
     assert missing
@@ -294,7 +311,7 @@ def test_markdown_lists_missing_metrics_with_reasons(failed: dict[str, Any]) -> 
 
 
 def test_failed_report_shows_the_failure_and_the_log_tail(failed: dict[str, Any]) -> None:
-    md = report.render_markdown(failed)
+    md = report.render_markdown(Report.from_dict(failed))
     assert md.startswith("# fake_nn: failed\n")
     assert "**Failed:** run 2 FAILED: exit code 1" in md
     assert "## Failure" in md
@@ -311,7 +328,7 @@ def test_failed_report_shows_the_failure_and_the_log_tail(failed: dict[str, Any]
     runs = table_rows(md, "run")
     assert runs[3][2] == "FAILED" and runs[3][4] == "—" and runs[3][6] == "—"
 
-    html = report.render_html(failed)
+    html = report.render_html(Report.from_dict(failed))
     assert "Failed: run 2 FAILED: exit code 1" in html
     assert "the workload broke on purpose &lt;b&gt;bold&lt;/b&gt; ``` fence" in html
     assert "<b>bold" not in html
@@ -328,21 +345,21 @@ def test_failed_report_shows_the_cause_and_its_traceback(failed: dict[str, Any])
         '  File "<frozen runpy>", line 88, in _run_code\n'
         "ValueError: bad | input <i>"
     )
-    md = report.render_markdown(doc)
+    md = report.render_markdown(Report.from_dict(doc))
     assert "**Failed:** run 2: job raysubmit_1abc FAILED: ValueError: bad \\| input" in md
     assert (
         "Details:\n\n```text\nTraceback (most recent call last):\n"
         '  File "<frozen runpy>", line 88, in _run_code\nValueError: bad | input <i>\n```'
     ) in md
-    html = report.render_html(doc)
+    html = report.render_html(Report.from_dict(doc))
     assert "Failed: run 2: job raysubmit_1abc FAILED: ValueError: bad | input" in html
     assert "<pre>Traceback (most recent call last):" in html
     assert "ValueError: bad | input &lt;i&gt;</pre>" in html
     assert "\x1b" not in md + html
     # Without error_detail (a report of an earlier raykit), no empty block.
     del doc["error_detail"]
-    assert "Details:" not in report.render_markdown(doc)
-    assert "Details:" not in report.render_html(doc)
+    assert "Details:" not in report.render_markdown(Report.from_dict(doc))
+    assert "Details:" not in report.render_html(Report.from_dict(doc))
 
 
 def test_report_without_runs_or_hosts_renders(tmp_path: Path) -> None:
@@ -354,7 +371,7 @@ def test_report_without_runs_or_hosts_renders(tmp_path: Path) -> None:
         "error": "the job was never submitted: dashboard unreachable",
         "runs": [],
     }
-    paths = report.write(doc, tmp_path / "x")
+    paths = report.write(Report.from_dict(doc), tmp_path / "x")
     md = paths["md"].read_text()
     assert "No run finished." in md and "dashboard unreachable" in md
     html = paths["html"].read_text()
@@ -399,10 +416,10 @@ def test_plots_skip_metrics_without_series(good: dict[str, Any]) -> None:
     doc = copy.deepcopy(good)
     for run in doc["runs"]:
         run["metrics"]["series"]["disk_used_pct"] = {}
-    names = [p["name"] for p in report.plots(doc)]
+    names = [p["name"] for p in report.plots(Report.from_dict(doc))]
     assert names == [n for n in metrics.SERIES if n != "disk_used_pct"]
     doc["runs"] = []
-    assert report.plots(doc) == []
+    assert report.plots(Report.from_dict(doc)) == []
 
 
 def test_matplotlib_writes_nothing_under_home(good: dict[str, Any], tmp_path: Path) -> None:
@@ -412,8 +429,8 @@ def test_matplotlib_writes_nothing_under_home(good: dict[str, Any], tmp_path: Pa
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MPL", "XDG_"))}
     env["HOME"] = str(home)
     code = (
-        "import json, sys; from pathlib import Path; from raykit import report; "
-        "report.write(json.loads(Path(sys.argv[1]).read_text()), Path(sys.argv[2]))"
+        "import sys; from pathlib import Path; from raykit import report; "
+        "report.write(report.load(sys.argv[1]), Path(sys.argv[2]))"
     )
     subprocess.run(
         [sys.executable, "-c", code, str(tmp_path / "doc.json"), str(tmp_path / "out")],
