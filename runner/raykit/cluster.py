@@ -14,7 +14,6 @@ import os
 import shlex
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -61,28 +60,24 @@ class Cluster:
 
 
 def _inventory_json(inventory: str) -> dict[str, Any]:
-    """`ansible-inventory --list` of the inventory (its JSON: a machine interface)."""
-    from raykit.playbooks import REPO, ansible_env
+    """The inventory as Ansible reads it (`ansible-inventory --list`, through ansible-runner)."""
+    import ansible_runner
+
+    from raykit.playbooks import ansible_env
 
     path = Path(inventory).expanduser()
     if not path.exists():
         raise ClusterError(f"inventory {path} does not exist.")
-    exe = Path(sys.executable).parent / "ansible-inventory"
-    proc = subprocess.run(
-        [str(exe) if exe.exists() else "ansible-inventory", "-i", str(path.resolve()), "--list"],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env={**os.environ, **ansible_env()},
-        check=False,
+    env = ansible_env()
+    # ansible-runner looks its command up on this process's PATH: put this venv's tools first,
+    # as activating the venv would.
+    os.environ["PATH"] = env["PATH"]
+    out, err = ansible_runner.get_inventory(
+        "list", [str(path.resolve())], response_format="json", envvars=env, quiet=True
     )
-    try:
-        out = json.loads(proc.stdout) if proc.returncode == 0 else None
-    except ValueError:
-        out = None
-    unparsed = [ln for ln in proc.stderr.splitlines() if "Unable to parse" in ln]
+    unparsed = [ln for ln in str(err).splitlines() if "Unable to parse" in ln]
     if unparsed or not isinstance(out, dict) or "_meta" not in out:
-        lines = unparsed or (proc.stderr or proc.stdout or "no output").strip().splitlines()
+        lines = unparsed or str(err or out or "no output").strip().splitlines()
         raise ClusterError(f"cannot read the inventory {path}: {lines[-1] if lines else '?'}")
     return out
 
