@@ -1,4 +1,4 @@
-"""The raykit command line: up, down, status, smoke, bench, run, compare, sandbox."""
+"""The raykit command line: up, down, remove-node, status, smoke, bench, run, compare, sandbox."""
 
 from __future__ import annotations
 
@@ -45,13 +45,23 @@ def _extravars(pairs: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def _run(playbook: str, args: argparse.Namespace, extra: dict[str, object] | None = None) -> int:
+def _run(
+    playbook: str,
+    args: argparse.Namespace,
+    extra: dict[str, object] | None = None,
+    limit: str | None = None,
+) -> int:
     from raykit.playbooks import print_summary, run_playbook
 
     # The command's own options first; the user's explicit -e wins, as with ansible-playbook.
     extravars: dict[str, object] = {**(extra or {}), **_extravars(args.extra_vars)}
     outcome = run_playbook(
-        playbook, args.inventory, extravars=extravars, verbose=args.verbose, console=err
+        playbook,
+        args.inventory,
+        extravars=extravars,
+        verbose=args.verbose,
+        limit=limit,
+        console=err,
     )
     print_summary(outcome, err)
     if getattr(args, "timings", None):
@@ -69,6 +79,26 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_down(args: argparse.Namespace) -> int:
     return _run("playbooks/teardown.yml", args, {"raykit_purge": bool(args.purge)})
+
+
+def cmd_remove_node(args: argparse.Namespace) -> int:
+    hosts = list(dict.fromkeys(args.hosts))
+    extra: dict[str, object] = {"raykit_remove_nodes": hosts, "raykit_purge": bool(args.purge)}
+    if args.drain_timeout is not None:
+        extra["ray_node_drain_timeout"] = args.drain_timeout
+    rc = _run("playbooks/remove-node.yml", args, extra)
+    if rc != 0:
+        return rc
+    # The rest of the cluster without them: Prometheus' targets, the firewall's peers,
+    # cluster.json, and the check that every remaining node is alive.
+    err.print(f"raykit: converging the cluster without {', '.join(hosts)}")
+    rc = _run("site.yml", args, {"raykit_remove_nodes": hosts}, limit="all:!" + ":!".join(hosts))
+    if rc == 0:
+        err.print(
+            f"raykit: removed {', '.join(hosts)}. Take them out of {args.inventory} now: "
+            "the next `raykit up` with the inventory as it is would add them back."
+        )
+    return rc
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -284,6 +314,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="also remove /opt/raykit, /etc/raykit, Ray's data and the raykit user",
     )
     p.set_defaults(func=cmd_down)
+
+    p = sub.add_parser(
+        "remove-node",
+        help="drain workers, stop them, and converge the rest of the cluster without them",
+        description=(
+            "Drain each worker (Ray places nothing new there; running tasks get "
+            "--drain-timeout seconds), stop and disable its unit (--purge: also remove what "
+            "raykit installed there), then converge the other nodes without it: Prometheus' "
+            "targets, the firewall's peers and cluster.json stop naming it. A worker that does "
+            "not answer is removed from the cluster's records and named. Then take it out of "
+            "the inventory: the next `raykit up` has nothing to change."
+        ),
+    )
+    _inventory(p)
+    p.add_argument("hosts", nargs="+", metavar="HOST", help="inventory name of a worker")
+    p.add_argument(
+        "--purge",
+        action="store_true",
+        help="also remove /opt/raykit, /etc/raykit, Ray's data and the raykit user there",
+    )
+    p.add_argument(
+        "--drain-timeout",
+        type=int,
+        metavar="S",
+        help="seconds the running tasks get to end (default: ray_node_drain_timeout, 60)",
+    )
+    p.set_defaults(func=cmd_remove_node)
 
     p = sub.add_parser(
         "status",

@@ -175,9 +175,14 @@ class ProgressView:
             self.failures.append(fail)
             if not quiet:
                 self.console.print(f"  [red]✗ {fail['host']}[/red]: {fail['task']}")
-        elif kind == "runner_on_ok":
+        elif kind in ("runner_on_ok", "runner_item_on_ok"):
             res = data.get("res", {}) or {}
-            if data.get("task_action") in ("ansible.builtin.debug", "debug") and res.get("msg"):
+            debug = data.get("task_action") in ("ansible.builtin.debug", "debug")
+            if kind == "runner_item_on_ok" and not debug:
+                pass  # a loop's items: its closing result says whether it changed anything
+            elif debug and "results" in res:
+                pass  # a debug loop's closing "All items completed": each item was shown
+            elif debug and res.get("msg"):
                 text = (
                     res["msg"] if isinstance(res["msg"], str) else "\n".join(map(str, res["msg"]))
                 )

@@ -92,6 +92,53 @@ def test_down_purge() -> None:
         p.parse_args(["up", "-i", "x", "--purge"])  # only `down` purges
 
 
+def test_remove_node_takes_hosts() -> None:
+    p = cli.build_parser()
+    args = p.parse_args(["remove-node", "-i", "x", "w1", "w2"])
+    assert (args.hosts, args.purge, args.drain_timeout) == (["w1", "w2"], False, None)
+    assert args.func is cli.cmd_remove_node
+    with pytest.raises(SystemExit):
+        p.parse_args(["remove-node", "-i", "x"])  # at least one host
+
+
+def test_remove_node_drains_stops_then_converges_the_rest(
+    inventory: Path, fake_run: FakeRun, out: io.StringIO
+) -> None:
+    argv = [
+        "remove-node",
+        "-i",
+        str(inventory),
+        "w2",
+        "w3",
+        "w2",
+        "--purge",
+        "--drain-timeout",
+        "5",
+    ]
+    assert cli.main(argv) == 0
+    first, second = fake_run.calls
+    assert first["playbook"] == "playbooks/remove-node.yml"
+    assert first["extravars"] == {
+        "raykit_remove_nodes": ["w2", "w3"],
+        "raykit_purge": True,
+        "ray_node_drain_timeout": 5,
+    }
+    assert first["limit"] is None
+    assert second["playbook"] == "site.yml"
+    assert second["extravars"] == {"raykit_remove_nodes": ["w2", "w3"]}
+    assert second["limit"] == "all:!w2:!w3"
+    assert f"Take them out of {inventory} now" in out.getvalue()
+
+
+def test_remove_node_converges_nothing_when_the_removal_failed(
+    inventory: Path, fake_run: FakeRun, out: io.StringIO
+) -> None:
+    fake_run.outcome = Outcome(rc=2, status="failed", seconds=1.0)
+    assert cli.main(["remove-node", "-i", str(inventory), "head"]) == 1
+    assert [c["playbook"] for c in fake_run.calls] == ["playbooks/remove-node.yml"]
+    assert "Take them out" not in out.getvalue()
+
+
 def test_smoke_tasks() -> None:
     p = cli.build_parser()
     assert p.parse_args(["smoke", "-i", "x"]).tasks == 5
@@ -508,6 +555,24 @@ def test_progress_view_records_failures_and_messages() -> None:
     assert not any("Unchanged" in line or "node3" in line for line in lines)
     assert "3 nodes alive" in lines
     assert "ignored when not verbose" not in buf.getvalue()
+
+
+def test_progress_view_shows_each_item_of_a_debug_loop_once() -> None:
+    v, buf = view()
+    debug = {"host": "head", "task": "Say", "task_action": "ansible.builtin.debug"}
+    copy = {"host": "head", "task": "Files", "task_action": "ansible.builtin.copy"}
+    for event in (
+        {"event": "runner_item_on_ok", "event_data": {**debug, "res": {"msg": "w1: drained"}}},
+        {"event": "runner_item_on_ok", "event_data": {**debug, "res": {"msg": "w2: drained"}}},
+        {"event": "runner_on_ok", "event_data": {**debug, "res": {"msg": "All items completed",
+                                                                 "results": [{}, {}]}}},
+        {"event": "runner_item_on_ok", "event_data": {**copy, "res": {"changed": True}}},
+        {"event": "runner_item_on_ok", "event_data": {**copy, "res": {"changed": True}}},
+        {"event": "runner_on_ok", "event_data": {**copy, "res": {"changed": True, "results": []}}},
+    ):  # fmt: skip
+        v(event)
+    assert v.messages == ["w1: drained", "w2: drained"]
+    assert buf.getvalue().splitlines() == ["w1: drained", "w2: drained", "  ~ head: Files"]
 
 
 def test_progress_view_verbose_streams_ansibles_output() -> None:

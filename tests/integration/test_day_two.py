@@ -1,0 +1,174 @@
+"""Day-two operations on one real 2-host sandbox cluster, in order.
+
+`raykit remove-node`: the worker is drained and stopped,
+the rest of the cluster stops naming it, the inventory without it converges with nothing to
+change, and `raykit up` with it adds it back. A worker that vanished is removed too; when it
+comes back, the other hosts' firewall keeps it out and a second remove-node stops it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from raykit import sandbox
+from support import fresh_sandbox, raykit
+
+pytestmark = pytest.mark.integration
+
+NAME = "raykit-test-day2"
+HEAD, WORKER = f"{NAME}-node1", f"{NAME}-node2"
+TARGETS = "/etc/prometheus/raykit/targets/ray.json"
+VERSIONS = "import ray, tabulate; print(ray.__version__, tabulate.__version__)"
+CLUSTER_DIR = Path.home() / ".config/raykit/clusters" / NAME
+
+if os.geteuid() != 0:
+    pytest.skip("the sandbox needs rootful podman (run as root)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def full() -> Iterator[str]:
+    with fresh_sandbox(NAME, 2) as path:
+        up = raykit("up", "-i", str(path), timeout=1800)
+        assert up.returncode == 0, up.stderr[-3000:]
+        yield str(path)
+
+
+@pytest.fixture(scope="module")
+def smaller(full: str) -> str:
+    return str(sandbox.subset_inventory(NAME, 1))
+
+
+def on(container: str, command: str) -> str:
+    return subprocess.run(
+        ["podman", "exec", container, "sh", "-c", command],
+        capture_output=True, text=True, check=False,
+    ).stdout.strip()  # fmt: skip
+
+
+def changed(proc: subprocess.CompletedProcess[str]) -> dict[str, int]:
+    """Per host, the changed column of raykit's summary table."""
+    out = {}
+    for line in proc.stderr.splitlines():
+        cells = [c.strip() for c in line.split("│") if c.strip()]
+        if len(cells) > 3 and cells[0].startswith((NAME, "localhost")) and cells[2].isdigit():
+            out[cells[0]] = int(cells[2])
+    return out
+
+
+def access() -> dict:
+    return json.loads((CLUSTER_DIR / "cluster.json").read_text())
+
+
+def said(proc: subprocess.CompletedProcess[str]) -> str:
+    """What raykit printed, with the console's line wrapping undone."""
+    return " ".join(proc.stderr.split())
+
+
+def ray_nodes() -> list[dict]:
+    """Every node record of Ray's state API (dead ones too), through the cluster's token."""
+    acc = access()
+    token = Path(acc.get("token_file") or CLUSTER_DIR / "ray_auth_token").read_text().strip()
+    url = f"{acc['dashboard_url']}/api/v0/nodes?detail=true&limit=1000"
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req, timeout=15) as r:
+        return json.load(r)["data"]["result"]["result"]
+
+
+def alive_ips() -> list[str]:
+    return sorted(n["node_ip"] for n in ray_nodes() if n["state"] == "ALIVE")
+
+
+def test_refuses_the_head_and_a_stranger_changing_nothing(full: str) -> None:
+    for host, why in ((HEAD, "it is the head"), ("nosuchhost", "not in the inventory's group")):
+        proc = raykit("remove-node", "-i", full, host)
+        assert proc.returncode != 0
+        assert f"Cannot remove {host}: {why}" in said(proc), proc.stderr[-2000:]
+        assert "Nothing has been changed" in said(proc)
+    assert on(WORKER, "systemctl is-active raykit-ray") == "active"
+    assert len(access()["nodes"]) == 2
+
+
+def test_remove_a_worker_then_the_smaller_inventory_has_nothing_to_change(
+    full: str, smaller: str
+) -> None:
+    worker_ip = sandbox.host_ip(sandbox.subnet_for(NAME), 2)
+    assert worker_ip in on(HEAD, f"cat {TARGETS}")
+
+    proc = raykit("remove-node", "-i", full, WORKER, timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert f"{WORKER}: drained" in said(proc), proc.stderr[-4000:]
+    assert "1 nodes alive" in said(proc)  # the converge of the rest checked the head alone
+    assert f"Take them out of {full} now" in said(proc)
+
+    # The worker is stopped and stays stopped; nothing of it is purged without --purge.
+    assert on(WORKER, "systemctl is-active raykit-ray") == "inactive"
+    assert on(WORKER, "systemctl is-enabled raykit-ray") == "disabled"
+    assert on(WORKER, "pgrep -u raykit | wc -l") == "0"
+    assert on(WORKER, "test -d /opt/raykit/current && echo kept") == "kept"
+    # The rest of the cluster no longer names it.
+    assert worker_ip not in on(HEAD, f"cat {TARGETS}")
+    assert [n["name"] for n in access()["nodes"]] == [HEAD]
+    assert alive_ips() == [sandbox.host_ip(sandbox.subnet_for(NAME), 1)]
+    status = raykit("status", "-i", smaller)
+    assert status.returncode == 0, status.stdout[-3000:] + status.stderr[-2000:]  # healthy
+    # Ray itself records the drain as the reason the node ended.
+    gone = [n for n in ray_nodes() if n["node_ip"] == worker_ip]
+    assert gone and all(n["state"] == "DEAD" for n in gone)
+    assert "raykit remove-node" in max(gone, key=lambda n: n["end_time_ms"])["state_message"]
+
+    # The inventory without it: nothing to change, on the first run.
+    again = raykit("up", "-i", smaller, timeout=1800)
+    assert again.returncode == 0, again.stderr[-3000:]
+    counts = changed(again)
+    assert HEAD in counts and all(n == 0 for n in counts.values()), counts
+
+    smoke = raykit("smoke", "-i", smaller)
+    assert smoke.returncode == 0, smoke.stderr[-3000:]
+    assert f"on {WORKER}" not in smoke.stderr and f"on {HEAD}" in smoke.stderr
+
+    # Added back: the full inventory brings it in again.
+    back = raykit("up", "-i", full, timeout=1800)
+    assert back.returncode == 0, back.stderr[-3000:]
+    assert "2 nodes alive" in said(back)
+    assert worker_ip in on(HEAD, f"cat {TARGETS}")
+    assert len(access()["nodes"]) == 2
+
+
+def test_a_vanished_worker_is_removed_and_refused_when_it_comes_back(
+    full: str, smaller: str
+) -> None:
+    subprocess.run(["podman", "stop", "-t", "2", WORKER], check=True, capture_output=True)
+    try:
+        proc = raykit("remove-node", "-i", full, WORKER, timeout=1800)
+        assert proc.returncode == 0, proc.stderr[-4000:]
+        assert f"{WORKER} did not answer" in said(proc), proc.stderr[-4000:]
+        assert [n["name"] for n in access()["nodes"]] == [HEAD]
+    finally:
+        subprocess.run(["podman", "start", WORKER], check=True, capture_output=True)
+
+    # Back, with its unit still enabled: Ray starts there and knocks, but the head's firewall
+    # no longer lets it in; the smaller inventory converges with nothing to change.
+    worker_ip = sandbox.host_ip(sandbox.subnet_for(NAME), 2)
+    deadline = time.monotonic() + 45
+    while time.monotonic() < deadline:
+        assert not [n for n in ray_nodes() if n["node_ip"] == worker_ip and n["state"] == "ALIVE"]
+        time.sleep(5)
+    assert on(WORKER, "systemctl is-enabled raykit-ray") == "enabled"
+    again = raykit("up", "-i", smaller, timeout=1800)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert all(n == 0 for n in changed(again).values()), changed(again)
+
+    # Reachable again: a second remove-node stops it for good.
+    proc = raykit("remove-node", "-i", full, WORKER, timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert f"{WORKER}: not drained (not in the cluster's records" in said(proc), proc.stderr[-4000:]
+    assert on(WORKER, "systemctl is-enabled raykit-ray") == "disabled"
+    assert on(WORKER, "pgrep -u raykit | wc -l") == "0"
+
