@@ -5,7 +5,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 files="$here/roles/ray_venv/files"
 uv=${UV:-$here/.venv/bin/uv}
-[ -x "$uv" ] || { echo "uv not found at $uv: run scripts/bootstrap.sh dev" >&2; exit 1; }
+[ -x "$uv" ] || { echo "uv not found at $uv: run scripts/bootstrap.sh" >&2; exit 1; }
 "$uv" pip compile "$files/requirements.in" --universal --generate-hashes \
   --python-version 3.10 --no-header --custom-compile-command scripts/lock.sh \
   -o "$files/requirements.lock"

@@ -3,10 +3,16 @@
 `raykit remove-node`: the worker is drained and stopped,
 the rest of the cluster stops naming it, the inventory without it converges with nothing to
 change, and `raykit up` with it adds it back. A worker that vanished is removed too; when it
-comes back, the other hosts' firewall keeps it out and a second remove-node stops it."""
+comes back, the other hosts' firewall keeps it out and a second remove-node stops it.
+
+The team's own packages (raykit_requirements_file): a pin against the kit's is refused in
+preflight with nothing installed; a package added joins the lock, the venv id and every node,
+the previous venv kept beside it; a third venv prunes the oldest, never the current one nor
+the previous one."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -141,7 +147,7 @@ def test_remove_a_worker_then_the_smaller_inventory_has_nothing_to_change(
     assert len(access()["nodes"]) == 2
 
 
-def test_a_vanished_worker_is_removed_and_refused_when_it_comes_back(
+def test_a_vanished_worker_is_removed_and_kept_out_when_it_comes_back(
     full: str, smaller: str
 ) -> None:
     subprocess.run(["podman", "stop", "-t", "2", WORKER], check=True, capture_output=True)
@@ -172,3 +178,53 @@ def test_a_vanished_worker_is_removed_and_refused_when_it_comes_back(
     assert on(WORKER, "systemctl is-enabled raykit-ray") == "disabled"
     assert on(WORKER, "pgrep -u raykit | wc -l") == "0"
 
+
+def test_the_teams_packages_join_the_lock_and_every_node(full: str, tmp_path: Path) -> None:
+    team = tmp_path / "requirements.in"
+    lock = tmp_path / "requirements.lock"
+    use = ("-e", f"raykit_requirements_file={team}")
+    venvs = {c: on(c, "ls /opt/raykit/venvs") for c in (HEAD, WORKER)}
+
+    team.write_text("numpy<2\n")  # the kit's lock has numpy 2 for every Python it runs
+    bad = raykit("up", "-i", full, *use, timeout=1800)
+    assert bad.returncode != 0
+    assert f"{team} cannot be installed beside the kit's packages" in said(bad), bad.stderr[-3000:]
+    assert "numpy<2" in said(bad) and "Nothing has been installed" in said(bad)
+    assert not lock.exists()
+    assert {c: on(c, "ls /opt/raykit/venvs") for c in (HEAD, WORKER)} == venvs
+
+    team.write_text("tabulate==0.9.0\n")
+    up = raykit("up", "-i", full, *use, timeout=1800)
+    assert up.returncode == 0, up.stderr[-3000:]
+    assert "2 nodes alive" in said(up)  # the worker removed earlier is back, on the new venv
+    text = lock.read_text()
+    assert text.startswith("# raykit team lock, inputs sha256 ")
+    assert "\ntabulate==0.9.0 " in text and "\nray==2.60.0 " in text
+    for c in (HEAD, WORKER):
+        got = on(c, f"/opt/raykit/current/bin/python -c '{VERSIONS}'")
+        assert got == "2.60.0 0.9.0", (c, got)
+        now = on(c, "ls /opt/raykit/venvs").split()
+        assert len(now) == 2 and set(venvs[c].split()) <= set(now), (c, now)  # previous kept
+    # The running Ray is the new venv's: every alive node reports the team lock's hash.
+    want = hashlib.sha256(lock.read_bytes()).hexdigest()[:12]
+    labels = [n["labels"].get("raykit/lock") for n in ray_nodes() if n["state"] == "ALIVE"]
+    assert labels == [want, want], labels
+
+    again = raykit("up", "-i", full, *use, timeout=1800)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert all(n == 0 for n in changed(again).values()), changed(again)  # no recompile either
+    assert lock.read_text() == text
+
+    # Another change: a third venv; the one in use and the previous stay, the oldest goes.
+    first = {c: on(c, "readlink /opt/raykit/current") for c in (HEAD, WORKER)}
+    for c in (HEAD, WORKER):  # the kit's venv, in use before, is the rollback target
+        assert on(c, "readlink /opt/raykit/previous") == f"/opt/raykit/venvs/{venvs[c]}"
+    team.write_text("tabulate==0.8.10\n")
+    third = raykit("up", "-i", full, *use, timeout=1800)
+    assert third.returncode == 0, third.stderr[-3000:]
+    for c in (HEAD, WORKER):
+        assert on(c, "readlink /opt/raykit/previous") == first[c]
+        current = on(c, "readlink /opt/raykit/current")
+        assert current != first[c]
+        assert sorted(on(c, "ls -d /opt/raykit/venvs/*").split()) == sorted([current, first[c]])
+        assert on(c, f"{current}/bin/python -c '{VERSIONS}'") == "2.60.0 0.8.10"
