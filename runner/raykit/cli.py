@@ -260,15 +260,35 @@ def cmd_compare(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         err.print(f"[red]raykit compare:[/red] {exc}", highlight=False)
         return 2
+    # Output files whose directory is missing stop here, before anything is printed or written.
+    for kind, dest in (("--markdown", args.markdown), ("--html", args.html)):
+        if dest and not Path(dest).expanduser().parent.is_dir():
+            err.print(
+                f"[red]raykit compare:[/red] {kind} {dest}: the directory "
+                f"{Path(dest).expanduser().parent} does not exist. Fix: create it, or name a "
+                "file in an existing directory.",
+                highlight=False,
+            )
+            return 2
     compare.render_terminal(Console(), docs)
-    text = compare.render_markdown(docs)
+    outputs = []
     if args.markdown:
-        Path(args.markdown).write_text(text)
-        err.print(f"markdown: {args.markdown}", highlight=False)
+        outputs.append(("markdown", args.markdown, compare.render_markdown(docs)))
     if args.html:
-        page = compare.render_html(docs, [str(p) for p in args.reports])
-        Path(args.html).write_text(page, encoding="utf-8")
-        err.print(f"html: {args.html}", highlight=False)
+        outputs.append(
+            ("html", args.html, compare.render_html(docs, [str(p) for p in args.reports]))
+        )
+    for kind, dest, text in outputs:
+        try:
+            Path(dest).expanduser().write_text(text, encoding="utf-8")
+        except OSError as exc:
+            err.print(
+                f"[red]raykit compare:[/red] cannot write {dest}: {exc.strerror}. Fix: name a "
+                "file you can write.",
+                highlight=False,
+            )
+            return 2
+        err.print(f"{kind}: {dest}", highlight=False)
     return 0
 
 

@@ -751,6 +751,28 @@ def test_compare_writes_the_html_page_with_the_table_and_markdown(
     assert f"markdown: {md}" in out.getvalue() and f"html: {page}" in out.getvalue()
 
 
+def test_compare_output_in_a_missing_directory_is_refused_before_anything_is_printed(
+    out: io.StringIO, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a, b = sorted(SAVED_REPORTS.iterdir())
+    page = tmp_path / "nowhere" / "compare.html"
+    assert cli.main(["compare", str(a), str(b), "--html", str(page)]) == 2
+    said = " ".join(out.getvalue().split())
+    assert f"--html {page}: the directory {page.parent} does not exist" in said
+    assert capsys.readouterr().out == ""  # no table either
+    assert not page.parent.exists()
+
+
+def test_compare_output_that_cannot_be_written_is_an_error_not_a_traceback(
+    out: io.StringIO, tmp_path: Path
+) -> None:
+    a, b = sorted(SAVED_REPORTS.iterdir())
+    md = tmp_path / "compare.md"
+    md.mkdir()  # a directory where the file should go: writing it fails
+    assert cli.main(["compare", str(a), str(b), "--markdown", str(md)]) == 2
+    assert f"cannot write {md}: Is a directory" in " ".join(out.getvalue().split())
+
+
 def test_compare_writes_no_page_for_an_unreadable_report(out: io.StringIO, tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text('{"schema": 1, "runs": [{"wall_s": "fast"}]}')
     page = tmp_path / "compare.html"
