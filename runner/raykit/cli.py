@@ -1,4 +1,4 @@
-"""The raykit command line: up, down, remove-node, status, smoke, bench, run, compare, sandbox."""
+"""The raykit command line: up, down, upgrade, rollback, remove-node, status, smoke, bench, run, compare, sandbox."""
 
 from __future__ import annotations
 
@@ -79,6 +79,14 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_down(args: argparse.Namespace) -> int:
     return _run("playbooks/teardown.yml", args, {"raykit_purge": bool(args.purge)})
+
+
+def cmd_upgrade(args: argparse.Namespace) -> int:
+    return _run("playbooks/upgrade.yml", args, {"raykit_switching": True})
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    return _run("playbooks/rollback.yml", args, {"raykit_switching": True})
 
 
 def cmd_remove_node(args: argparse.Namespace) -> int:
@@ -334,6 +342,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="also remove /opt/raykit, /etc/raykit, Ray's data and the raykit user",
     )
     p.set_defaults(func=cmd_down)
+
+    p = sub.add_parser(
+        "upgrade",
+        help="move the running cluster to new pins, all nodes at once; back on any failure",
+        description=(
+            "While the cluster keeps running: preflight, the new artifacts, the new interpreter "
+            "and venv beside the old ones on every host, and the version gate on them. Then "
+            "stop the workers and the head, switch every host to the new venv, start the head "
+            "and the workers, and check that every node is alive and runs a task on the new "
+            "versions. On any failure after the stop every host goes back to the venv it ran, "
+            "and the command fails naming the host and the step. Prints the downtime; the old "
+            "venv stays as /opt/raykit/previous for `raykit rollback`."
+        ),
+    )
+    _inventory(p)
+    p.set_defaults(func=cmd_upgrade)
+
+    p = sub.add_parser(
+        "rollback",
+        help="back to the venv every host ran before its last upgrade, all nodes at once",
+        description=(
+            "The same switch as `raykit upgrade`, to the venv each host kept as "
+            "/opt/raykit/previous (refused when a host has none, or when they differ). "
+            "Afterwards the inventory's pins still name the newer venv: set them to what runs, "
+            "or `raykit upgrade` again."
+        ),
+    )
+    _inventory(p)
+    p.set_defaults(func=cmd_rollback)
 
     p = sub.add_parser(
         "remove-node",

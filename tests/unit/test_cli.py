@@ -139,6 +139,22 @@ def test_remove_node_converges_nothing_when_the_removal_failed(
     assert "Take them out" not in out.getvalue()
 
 
+@pytest.mark.parametrize("command", ["upgrade", "rollback"])
+def test_upgrade_and_rollback_run_their_playbook_allowed_to_switch(
+    command: str, inventory: Path, fake_run: FakeRun
+) -> None:
+    assert cli.main([command, "-i", str(inventory), "-e", "ray_node_start_timeout=60"]) == 0
+    (call,) = fake_run.calls
+    assert call["playbook"] == f"playbooks/{command}.yml"
+    assert call["extravars"] == {"raykit_switching": True, "ray_node_start_timeout": "60"}
+    assert call["limit"] is None
+
+
+def test_a_failed_upgrade_exits_non_zero(inventory: Path, fake_run: FakeRun) -> None:
+    fake_run.outcome = Outcome(rc=2, status="failed", seconds=1.0)
+    assert cli.main(["upgrade", "-i", str(inventory)]) == 1
+
+
 def test_smoke_tasks() -> None:
     p = cli.build_parser()
     assert p.parse_args(["smoke", "-i", "x"]).tasks == 5

@@ -1,6 +1,6 @@
 """Read-only facts preflight needs, in one round trip; printed as JSON.
 
-usage: probe.py PREFIX [HEAD_ADDRESS]
+usage: probe.py PREFIX [HEAD_ADDRESS [UNIT]]
   glibc      the C library version (None when not glibc)
   nproc      online CPUs
   free_kb    free space on the filesystem that will hold PREFIX (nearest existing parent)
@@ -8,6 +8,8 @@ usage: probe.py PREFIX [HEAD_ADDRESS]
   route_src  this host's source address on the route to HEAD_ADDRESS (None without a route)
   route_err  why there is no route
   nft        {"path": ..., "usable": bool, "error": ...}: whether `nft list tables` works here
+  current    the venv PREFIX/current points at (None when there is none)
+  running    whether UNIT is active (None without systemd or without UNIT)
 Standard library only; changes nothing.
 """
 
@@ -20,6 +22,7 @@ from pathlib import Path
 
 prefix = sys.argv[1]
 head = sys.argv[2] if len(sys.argv) > 2 else ""
+unit = sys.argv[3] if len(sys.argv) > 3 else ""
 out = {}
 try:
     out["glibc"] = os.confstr("CS_GNU_LIBC_VERSION").split()[1]
@@ -50,4 +53,13 @@ if nft:
     proc = subprocess.run([nft, "list", "tables"], capture_output=True, text=True, check=False)
     out["nft"]["usable"] = proc.returncode == 0
     out["nft"]["error"] = None if proc.returncode == 0 else (proc.stderr or proc.stdout).strip()
+current = Path(prefix, "current")
+out["current"] = os.path.realpath(current) if current.is_symlink() else None
+out["running"] = None
+systemctl = shutil.which("systemctl")
+if unit and systemctl and Path("/run/systemd/system").is_dir():
+    proc = subprocess.run(
+        [systemctl, "is-active", "--quiet", unit], capture_output=True, check=False
+    )
+    out["running"] = proc.returncode == 0
 print(json.dumps(out))
