@@ -1,4 +1,5 @@
-"""The raykit command line: up, down, upgrade, rollback, remove-node, status, smoke, bench, run, compare, sandbox."""
+"""The raykit command line: the lifecycle (up, down, upgrade, rollback, remove-node), status,
+smoke, bench, run, compare and sandbox."""
 
 from __future__ import annotations
 

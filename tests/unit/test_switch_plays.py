@@ -83,5 +83,7 @@ def test_upgrade_stages_the_venv_and_both_operations_may_switch() -> None:
         assert body[0]["ansible.builtin.import_playbook"] == "preflight.yml"
         assert body[0]["vars"] == {"raykit_switching": True}
         assert body[-1]["ansible.builtin.import_playbook"] == "switch.yml"
-    runtime = [p for p in plays("upgrade.yml") if p.get("ansible.builtin.import_playbook") == "runtime.yml"]
+    runtime = [
+        p for p in plays("upgrade.yml") if p.get("ansible.builtin.import_playbook") == "runtime.yml"
+    ]
     assert runtime[0]["vars"] == {"ray_venv_activate": False}
