@@ -32,7 +32,7 @@ def included(play: dict[str, Any]) -> list[tuple[str, str]]:
 
 def test_workers_stop_before_the_head_and_the_head_starts_before_the_workers() -> None:
     steps = [
-        (p["hosts"], step)
+        (p["hosts"].removesuffix(":&raykit_switch_hosts"), step)
         for p in plays("switch.yml")
         if "hosts" in p and not p["name"].startswith("Switch back")
         for _, step in included(p)
@@ -74,7 +74,28 @@ def test_the_way_back_runs_only_after_a_failure_and_the_last_play_fails_the_run(
     last = body[-1]
     assert last["hosts"] == "localhost"
     fail = [t for t in last["tasks"] if "ansible.builtin.fail" in t]
-    assert fail and fail[0]["when"] == "_failures | length > 0"
+    assert fail and fail[0]["when"].endswith("and _failures | length > 0")
+
+
+def test_only_the_hosts_an_upgrade_moves_take_part() -> None:
+    """upgrade.yml puts every host in raykit_switch_hosts only when one of them moves to another
+    venv (rollback.yml always does): every play of the switch on the nodes is limited to it, and
+    the control node's plays do nothing without it, so an upgrade to what runs stops nothing."""
+    for play in plays("switch.yml"):
+        if "hosts" not in play:
+            continue
+        if play["hosts"] == "localhost":
+            assert all("'raykit_switch_hosts' in groups" in t["when"] for t in play["tasks"])
+        else:
+            assert play["hosts"].endswith(":&raykit_switch_hosts"), play["name"]
+    for name in ("upgrade.yml", "rollback.yml"):
+        keys = [
+            t["ansible.builtin.group_by"]["key"]
+            for p in plays(name)
+            for t in p.get("tasks", [])
+            if "ansible.builtin.group_by" in t
+        ]
+        assert keys == ["raykit_switch_hosts"], name
 
 
 def test_upgrade_stages_the_venv_and_both_operations_may_switch() -> None:
