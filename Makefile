@@ -1,5 +1,5 @@
 # The two set-up commands of the README; everything they need is installed on the way.
-.PHONY: demo test lint unit bench bench-runner bench-tls
+.PHONY: demo test lint unit bench bench-runner bench-tls bench-upgrade
 
 demo:           ## sandbox lab, full deploy, the seed's workloads on 1 then 3 nodes, reports
 	scripts/demo.sh
@@ -21,3 +21,6 @@ bench-runner:   ## the runner's overhead; balanced vs round-robin on a slow work
 
 bench-tls:      ## the seed's workloads with TLS off, then on (prints numbers)
 	scripts/bootstrap.sh test && .venv/bin/python scripts/bench_tls.py
+
+bench-upgrade:  ## raykit upgrade/rollback downtime vs stop-all-reinstall-start on 3 hosts (prints numbers)
+	scripts/bootstrap.sh test && .venv/bin/python scripts/bench_upgrade.py
