@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -92,6 +93,21 @@ def ray_nodes() -> list[dict]:
     req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
     with urllib.request.urlopen(req, timeout=15) as r:
         return json.load(r)["data"]["result"]["result"]
+
+
+def answers(inventory: str, host: str, within: float = 120) -> None:
+    """Wait until Ansible reaches host over SSH; fail naming it when it never does."""
+    ansible = str(Path(sys.executable).parent / "ansible")
+    deadline = time.monotonic() + within
+    while True:
+        proc = subprocess.run(
+            [ansible, host, "-i", inventory, "-m", "ansible.builtin.ping", "-o"],
+            capture_output=True, text=True, check=False, timeout=60,
+        )  # fmt: skip
+        if proc.returncode == 0 and f"{host} | SUCCESS" in proc.stdout:
+            return
+        assert time.monotonic() < deadline, f"{host} never answered over SSH: {proc.stdout[-500:]}"
+        time.sleep(5)
 
 
 def alive_ips() -> list[str]:
@@ -187,7 +203,10 @@ def test_a_vanished_worker_is_removed_and_kept_out_when_it_comes_back(
     assert again.returncode == 0, again.stderr[-3000:]
     assert all(n == 0 for n in changed(again).values()), changed(again)
 
-    # Reachable again: a second remove-node stops it for good.
+    # Reachable again: a second remove-node stops it for good. The host answering SSH is this
+    # step's premise, not what it tests: wait for it (a restarted container's address can take a
+    # while to answer on this machine's bridge).
+    answers(full, WORKER)
     proc = raykit("remove-node", "-i", full, WORKER, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert f"{WORKER}: not drained (not in the cluster's records" in said(proc), proc.stderr[-4000:]
