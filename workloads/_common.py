@@ -13,6 +13,7 @@ import it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -20,7 +21,7 @@ import platform
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -133,12 +134,80 @@ def wait_all(refs: Sequence[ray.ObjectRef], progress: Progress) -> list[Any]:
 
 
 def cluster_info() -> dict[str, Any]:
-    """The cluster's CPUs (total and free now) and alive nodes, as the seed printed them."""
+    """The cluster's CPUs (total and free now) and alive nodes, as the seed printed them, and
+    `node_cpus`: the CPUs each alive node announced to Ray, by node IP."""
+    alive = [n for n in ray.nodes() if n.get("Alive")]
     return {
         "cluster_cpus": ray.cluster_resources().get("CPU", 0.0),
         "available_cpus": ray.available_resources().get("CPU", 0.0),
-        "nodes": sum(1 for n in ray.nodes() if n.get("Alive")),
+        "nodes": len(alive),
+        "node_cpus": {
+            str(n.get("NodeManagerAddress")): float((n.get("Resources") or {}).get("CPU", 0.0))
+            for n in sorted(alive, key=lambda n: str(n.get("NodeManagerAddress")))
+        },
     }
+
+
+class Work:
+    """What one worker (an actor) did: calls, seconds inside them, and the wall-clock time
+    (time.time(), its node's clock) of its first call's start and its last call's end."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.busy_s = 0.0
+        self.first_start: float | None = None
+        self.last_end: float | None = None
+
+    @contextlib.contextmanager
+    def call(self) -> Iterator[None]:
+        began, t0 = time.time(), time.perf_counter()
+        try:
+            yield
+        finally:
+            self.busy_s += time.perf_counter() - t0
+            self.calls += 1
+            if self.first_start is None:
+                self.first_start = began
+            self.last_end = time.time()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "calls": self.calls,
+            "busy_s": self.busy_s,
+            "first_start": self.first_start,
+            "last_end": self.last_end,
+        }
+
+
+def node_work(done: Iterable[tuple[str, dict[str, Any]]], start_epoch: float) -> dict[str, Any]:
+    """Per node IP, the sum of its workers' Work (`done`: (node IP, Work.to_dict()) pairs):
+    workers, calls, busy_s (seconds inside calls, summed over its workers: above the wall
+    time when several ran at once), first_start_s and last_end_s (seconds since
+    `start_epoch`, the driver's time.time() at the first submission; None before any
+    call). The times compare the nodes' clocks with the driver's: on hosts kept in sync (NTP)
+    that is off by milliseconds."""
+    nodes: dict[str, dict[str, Any]] = {}
+    for ip, work in done:
+        node = nodes.setdefault(
+            ip,
+            {"workers": 0, "calls": 0, "busy_s": 0.0, "first_start_s": None, "last_end_s": None},
+        )
+        node["workers"] += 1
+        node["calls"] += int(work["calls"])
+        node["busy_s"] += float(work["busy_s"])
+        for key, pick, stamp in (
+            ("first_start_s", min, work.get("first_start")),
+            ("last_end_s", max, work.get("last_end")),
+        ):
+            if stamp is not None:
+                rel = float(stamp) - start_epoch
+                node[key] = rel if node[key] is None else pick(node[key], rel)
+    for node in nodes.values():
+        node["busy_s"] = round(node["busy_s"], 4)
+        for key in ("first_start_s", "last_end_s"):
+            if node[key] is not None:
+                node[key] = round(node[key], 4)
+    return dict(sorted(nodes.items()))
 
 
 def result(

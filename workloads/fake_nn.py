@@ -92,16 +92,23 @@ def batch_sizes(task_num: int, batch_size: int) -> list[int]:
 
 @ray.remote
 class FakeNN:
-    """One network per actor, built on the actor (no weights travel)."""
+    """One network per actor, built on the actor (no weights travel). The actor also keeps
+    what it did (`work()`): calls answered, seconds spent in them, and the wall-clock time
+    (this node's clock) of its first call's start and its last call's end."""
 
     def __init__(self, preset: str, seed: int, weight_scale: float) -> None:
         self.network = make_network(preset, seed, weight_scale)
+        self.done = _common.Work()
 
     def node_ip(self) -> str:
         return ray.util.get_node_ip_address()
 
     def predict(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
-        return [forward(self.network, x) for x in inputs]
+        with self.done.call():
+            return [forward(self.network, x) for x in inputs]
+
+    def work(self) -> dict[str, Any]:
+        return self.done.to_dict()
 
 
 def check_params(
@@ -163,6 +170,7 @@ def nn_result(
     setup_s: float,
     ips: Sequence[str],
     info: dict[str, Any],
+    node_work: dict[str, Any],
 ) -> dict[str, Any]:
     """The result of a fake_nn run (either dispatch): one batch is one call."""
     return _common.result(
@@ -176,6 +184,7 @@ def nn_result(
         actor_nodes=count_by_node(ips),
         batches=len(outputs),
         dims=[list(shape) for shape in PRESETS[params["preset"]]],
+        node_work=node_work,
         **info,
     )
 
@@ -204,6 +213,18 @@ def start_actors(
     return handles, ips
 
 
+def actors_work(handles: Sequence[Any], ips: Sequence[str], start_epoch: float) -> dict[str, Any]:
+    """What each node's actors did, summed per node (_common.node_work); an actor that is
+    gone (lost with its node) counts for nothing."""
+    done = []
+    for h, ip in zip(handles, ips, strict=True):
+        try:
+            done.append((ip, ray.get(h.work.remote(), timeout=30)))
+        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+            continue
+    return _common.node_work(done, start_epoch)
+
+
 def stop_actors(handles: Sequence[Any]) -> None:
     for h in handles:
         ray.kill(h)
@@ -229,7 +250,8 @@ def run(
     """Round robin: batch i to actor i % actors, all submitted, then all gathered.
 
     The result dict of docs/reports.md plus `setup_s`, `actor_nodes` ({node_ip: actors}),
-    `batches`, `dims` and the cluster's CPUs and nodes."""
+    `batches`, `dims`, `node_work` (per node: calls, busy time, first start and last end
+    since the first submission) and the cluster's CPUs and nodes."""
     params = checked_params(preset, task_num, batch_size, actors, seed, placement, weight_scale)
     sizes = batch_sizes(task_num, batch_size)
     dim = input_dim(preset)
@@ -237,14 +259,15 @@ def run(
     t0 = time.perf_counter()
     handles, ips = start_actors(preset, actors, seed, placement, weight_scale)
     try:
-        start = time.perf_counter()
+        start, start_epoch = time.perf_counter(), time.time()
         refs = [
             handles[i % actors].predict.remote(batch_inputs(seed, i, size, dim))
             for i, size in enumerate(sizes)
         ]
         outputs = _common.wait_all(refs, _common.Progress(progress, len(refs)))
         wall = time.perf_counter() - start
+        work = actors_work(handles, ips, start_epoch)
     finally:
         stop_actors(handles)
     per_node = count_by_node([ips[i % actors] for i in range(len(refs))])
-    return nn_result(NAME, params, wall, per_node, outputs, start - t0, ips, info)
+    return nn_result(NAME, params, wall, per_node, outputs, start - t0, ips, info, work)

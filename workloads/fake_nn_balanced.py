@@ -27,6 +27,7 @@ import ray
 from workloads import _common, fake_nn
 from workloads.fake_nn import CHOICES as CHOICES
 from workloads.fake_nn import (
+    actors_work,
     batch_inputs,
     batch_sizes,
     checked_params,
@@ -74,12 +75,13 @@ def run(
     t0 = time.perf_counter()
     handles, ips = start_actors(preset, actors, seed, placement, weight_scale, retries)
     try:
-        start = time.perf_counter()
+        start, start_epoch = time.perf_counter(), time.time()
         outputs = dispatch(handles, ips, sizes, seed, dim, inflight, retries, per_node, report)
         wall = time.perf_counter() - start
+        work = actors_work(handles, ips, start_epoch)
     finally:
         stop_actors(handles)
-    return nn_result(NAME, params, wall, per_node, outputs, start - t0, ips, info)
+    return nn_result(NAME, params, wall, per_node, outputs, start - t0, ips, info, work)
 
 
 def dispatch(

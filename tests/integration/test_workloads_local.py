@@ -116,9 +116,18 @@ def test_fake_nn_small_round_robin_equals_balanced() -> None:
     assert rr["dims"] == [[1000, 150], [150, 150], [150, 100]]
     # The seed's weights saturate every sigmoid: 200 inputs x 100 outputs of 1.0.
     assert rr["output_sum"] == 200 * 100.0
+    ip = ray.util.get_node_ip_address()
+    assert rr["node_cpus"] == {ip: 2.0}
     balanced, _ = run("fake_nn_balanced", **SMALL)
     assert balanced["tasks"] == 20
     assert balanced["checksum"] == rr["checksum"]
+    # What the actors did, per node: every call, inside the run's wall time.
+    for res in (rr, balanced):
+        work = res["node_work"][ip]
+        assert set(res["node_work"]) == {ip}
+        assert work["workers"] == 4 and work["calls"] == 20
+        assert 0.0 < work["busy_s"]
+        assert -0.05 < work["first_start_s"] < work["last_end_s"] < res["wall_s"] + 0.05
     assert balanced["output_sum"] == rr["output_sum"]
 
 

@@ -620,3 +620,58 @@ def test_dispatch_without_retries_fails_on_a_lost_actor(monkeypatch: pytest.Monk
 def test_dispatch_fails_when_every_actor_is_lost(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ray.exceptions.RayActorError):
         _dispatch(monkeypatch, 2, {0, 1}, retries=5)
+
+
+# ---------------------------------------------------------------- work per node
+
+
+def test_work_counts_calls_and_busy_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = iter([100.0, 100.5, 103.0, 103.25])  # time.time(): start, end, start, end
+    monkeypatch.setattr(_common.time, "time", lambda: next(clock))
+    work = _common.Work()
+    assert work.to_dict() == {"calls": 0, "busy_s": 0.0, "first_start": None, "last_end": None}
+    for _ in range(2):
+        with work.call():
+            pass
+    done = work.to_dict()
+    assert done["calls"] == 2 and done["first_start"] == 100.0 and done["last_end"] == 103.25
+    assert 0.0 <= done["busy_s"] < 0.1  # perf_counter: the calls themselves took no time
+
+
+def test_work_counts_a_call_that_raised() -> None:
+    work = _common.Work()
+    with pytest.raises(ValueError), work.call():
+        raise ValueError("boom")
+    assert work.calls == 1 and work.last_end is not None
+
+
+def test_node_work_sums_workers_per_node() -> None:
+    done = [
+        ("10.0.0.2", {"calls": 3, "busy_s": 1.5, "first_start": 1000.5, "last_end": 1004.0}),
+        ("10.0.0.1", {"calls": 5, "busy_s": 2.0, "first_start": 1000.2, "last_end": 1002.0}),
+        ("10.0.0.2", {"calls": 2, "busy_s": 1.0, "first_start": 1000.1, "last_end": 1009.0}),
+        ("10.0.0.3", {"calls": 0, "busy_s": 0.0, "first_start": None, "last_end": None}),
+    ]
+    assert _common.node_work(done, start_epoch=1000.0) == {
+        "10.0.0.1": {
+            "workers": 1,
+            "calls": 5,
+            "busy_s": 2.0,
+            "first_start_s": pytest.approx(0.2),
+            "last_end_s": 2.0,
+        },
+        "10.0.0.2": {
+            "workers": 2,
+            "calls": 5,
+            "busy_s": 2.5,
+            "first_start_s": pytest.approx(0.1),
+            "last_end_s": 9.0,
+        },
+        "10.0.0.3": {
+            "workers": 1,
+            "calls": 0,
+            "busy_s": 0.0,
+            "first_start_s": None,
+            "last_end_s": None,
+        },
+    }
