@@ -79,10 +79,12 @@ from .images import (
 )
 from .lifecycle import HostStatus, down, status, up
 from .state import (
+    CPUS_PER_CORE,
     DEFAULT_SUBNET,
     FIRST_HOST_OCTET,
     OBJECT_STORE_BYTES,
     HostSpec,
+    announced_cpus,
     container_name,
     default_distros,
     host_ip,
@@ -111,6 +113,7 @@ from .validate import (
 __all__ = [
     "CONTAINERS_CONF_DROPIN",
     "CONTAINERS_CONF_FILES",
+    "CPUS_PER_CORE",
     "DATA_DIR",
     "DEFAULT_FIREWALL_DRIVER",
     "DEFAULT_MIRROR",
@@ -131,6 +134,7 @@ __all__ = [
     "HostSpec",
     "HostStatus",
     "SandboxError",
+    "announced_cpus",
     "build_image",
     "console",
     "container_name",

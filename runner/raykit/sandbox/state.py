@@ -24,6 +24,11 @@ DEFAULT_SUBNET = ipaddress.IPv4Network("10.89.10.0/24")
 # Ray's object store per sandbox host: half of the containers' --shm-size.
 OBJECT_STORE_BYTES = 512 * 1024 * 1024
 
+# Ray CPUs a CPU-limited sandbox host announces per core of its limit. Ray itself counts the
+# whole cores of a container's limit (0 for 0.5: such a node gets no actor), so a limited host
+# announces its share instead, in proportion: 1.5 and 0.5 cores are 3 and 1 CPUs.
+CPUS_PER_CORE = 2
+
 
 @dataclass(frozen=True)
 class HostSpec:
@@ -138,14 +143,24 @@ def sandbox_vars(name: str, private_key: Path) -> dict[str, Any]:
     }
 
 
+def announced_cpus(cpus: float) -> int:
+    """The Ray CPUs a host limited to `cpus` cores announces: CPUS_PER_CORE per core,
+    rounded half up, at least 1."""
+    return max(1, int(cpus * CPUS_PER_CORE + 0.5))
+
+
 def host_vars(host: HostSpec) -> dict[str, Any]:
-    """How to reach one sandbox host, and its cluster address."""
-    return {
+    """How to reach one sandbox host, and its cluster address; a CPU-limited host also
+    announces its share of CPUs to Ray (announced_cpus)."""
+    out: dict[str, Any] = {
         "ansible_host": host.ip,
         "raykit_node_ip": host.ip,
         "ansible_user": SSH_USER,
         "ansible_become": True,
     }
+    if host.cpus is not None:
+        out["ray_node_num_cpus"] = announced_cpus(host.cpus)
+    return out
 
 
 def render_inventory(name: str, hosts: Sequence[HostSpec], private_key: Path) -> str:
@@ -169,6 +184,8 @@ def render_inventory(name: str, hosts: Sequence[HostSpec], private_key: Path) ->
         "# do this.\n"
         "# Each host has a 1 GiB /dev/shm, so the object store is sized to fit it; Prometheus\n"
         "# comes from the distribution's package (its official archive needs GitHub).\n"
+        f"# A host with a CPU limit (--cpus) announces {CPUS_PER_CORE} Ray CPUs per core of it\n"
+        "# (ray_node_num_cpus; at least 1), so that unequal hosts keep their proportions.\n"
     )
     body: str = yaml.safe_dump(inventory, sort_keys=False, default_flow_style=False)
     # Group members read better as `name:` than as `name: null` (the same to Ansible).
