@@ -21,8 +21,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from raykit import balance
 from raykit.jobs import plain_text
-from raykit.model import METRICS, SERIES_METRICS, Metric, Report, finite
+from raykit.model import METRICS, SERIES_METRICS, Metric, Report, Run, finite
 from raykit.report import (
     DASH,
     FORMATS,
@@ -97,6 +98,41 @@ def _nodes(report: Report) -> float | None:
     return float(len(hosts))
 
 
+def _announced_cpus(report: Report) -> float | None:
+    """The CPUs the run's nodes announced to Ray (the workload's node_cpus, summed), median
+    over the successful runs; None for a workload that does not say."""
+    per_run = []
+    for r in report.ok_runs:
+        cpus = (r.result or {}).get("node_cpus")
+        if isinstance(cpus, dict) and cpus:
+            per_run.append(sum(float(c) for c in cpus.values() if finite(c)))
+    return _median(per_run)
+
+
+def _late(report: Report) -> float | None:
+    """How long the last node worked after the others had finished, median over the runs."""
+    return _median([balance.late_s(r.result) for r in report.ok_runs])
+
+
+def _median_run(report: Report) -> Run | None:
+    """The successful run with the median workload wall time (the lower middle one of an
+    even count), None when no run has one."""
+    timed = sorted(
+        (r for r in report.ok_runs if finite(r.workload_wall_s)),
+        key=lambda r: float(r.workload_wall_s or 0.0),
+    )
+    return timed[(len(timed) - 1) // 2] if timed else None
+
+
+def balance_note(report: Report) -> str | None:
+    """The balance verdict (raykit.balance) of the report's median run, naming the run."""
+    run = _median_run(report)
+    if run is None or (text := balance.verdict(run.result)) is None:
+        return None
+    number = run.index + 1 if run.index is not None else 1
+    return f"run {number} (median): {text}"
+
+
 def label(report: Report) -> str:
     """`fake_nn · 3 nodes`."""
     n = _nodes(report)
@@ -138,6 +174,11 @@ def rows(reports: Sequence[Report]) -> Comparison:
         (m.compare or m.title, [figure(r, m) for r in reports], FORMATS[m.unit]) for m in COMPARED
     ]
     table.append(("nodes", [_nodes(r) for r in reports], fmt_count))
+    if any(_announced_cpus(r) is not None for r in reports):
+        # Its ratio is the ideal speedup of a workload that uses every CPU.
+        table.append(("CPUs announced", [_announced_cpus(r) for r in reports], fmt_count))
+    if any(_late(r) is not None for r in reports):
+        table.append(("last node's lag (median)", [_late(r) for r in reports], FORMATS["seconds"]))
     for name, values, fmt in table:
         out.append(
             Row(
@@ -174,6 +215,9 @@ def rows(reports: Sequence[Report]) -> Comparison:
                 + "; ".join(dict.fromkeys(workloads))
                 + " (the ratios compare different work)"
             )
+    for i, (lab, r) in enumerate(zip(labels, reports, strict=True)):
+        if (text := balance_note(r)) is not None:
+            notes.append(f"#{i + 1} {lab}: {text}")
     for lab, rid, r in zip(labels, ids, reports, strict=True):
         if not r.succeeded:
             notes.append(
@@ -185,6 +229,11 @@ def rows(reports: Sequence[Report]) -> Comparison:
         notes.append("a report whose runs disagree on the checksum: see its runs table")
     if len(reports) > 1:
         notes.append("ratios: each report's value divided by the first report's")
+        if any(row.label == "CPUs announced" for row in out):
+            notes.append(
+                "the CPUs' ratio is the ideal speedup (every CPU busy to the end); the workload"
+                " wall time's inverse ratio is the measured one"
+            )
     return Comparison(labels, ids, out, notes)
 
 

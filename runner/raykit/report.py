@@ -23,6 +23,7 @@ from typing import Any
 
 import jinja2
 
+from raykit import balance
 from raykit.jobs import plain_text
 from raykit.model import (
     CLUSTER_METRICS,
@@ -202,6 +203,37 @@ def _per_node(result: Mapping[str, Any] | None) -> str:
     return ", ".join(f"{ip}: {fmt_count(n)}" for ip, n in sorted(per_node.items()))
 
 
+def _share(value: float | None) -> str:
+    return DASH if value is None else f"{value * 100:.0f} %"
+
+
+def _work(number: int, r: Run) -> dict[str, Any] | None:
+    """A run's work per node (balance.nodes) as display strings, and its verdict; None for a
+    run whose result does not say what each node did."""
+    rows = balance.nodes(r.result)
+    if not rows:
+        return None
+    return {
+        "n": number,
+        "rows": [
+            {
+                "ip": w.ip,
+                "cpus": fmt_count(w.cpus),
+                "workers": fmt_count(w.workers),
+                "calls": fmt_count(w.calls),
+                "work_share": _share(w.work_share),
+                "cpu_share": _share(w.cpu_share),
+                "busy": fmt_seconds(w.busy_s),
+                "active": fmt_seconds(w.active_s),
+                "finished": fmt_seconds(w.last_end_s),
+                "rate": f"{w.calls_per_s_per_cpu:.1f}" if w.calls_per_s_per_cpu else DASH,
+            }
+            for w in rows
+        ],
+        "verdict": balance.verdict(r.result),
+    }
+
+
 def _params(params: Mapping[str, Any] | None) -> list[tuple[str, str]]:
     return [] if params is None else [(str(k), fmt_text(v)) for k, v in params.items()]
 
@@ -227,6 +259,7 @@ def view(report: Report) -> dict[str, Any]:
     ]
     run_rows: list[dict[str, Any]] = []
     run_metrics: list[dict[str, Any]] = []
+    work: list[dict[str, Any]] = []
     tails: list[dict[str, Any]] = []
     for r in report.runs:
         number = r.index + 1 if r.index is not None else len(run_rows) + 1
@@ -243,6 +276,8 @@ def view(report: Report) -> dict[str, Any]:
                 "message": _first_line(r.message) if not r.succeeded else "",
             }
         )
+        if r.succeeded and (done := _work(number, r)) is not None:
+            work.append(done)
         m = r.metrics or RunMetrics()  # a run without a metrics block: every figure "—"
         window = m.window
         run_metrics.append(
@@ -303,6 +338,7 @@ def view(report: Report) -> dict[str, Any]:
         "runs": run_rows,
         "node_headers": [c.title for c in NODE_METRICS],
         "run_metrics": run_metrics,
+        "work": work,
         "tails": tails,
     }
 
