@@ -1,5 +1,5 @@
 # The two set-up commands of the README; everything they need is installed on the way.
-.PHONY: demo test lint unit bench bench-runner bench-tls bench-upgrade
+.PHONY: demo test lint unit bench bench-runner bench-tls bench-upgrade bench-unequal
 
 demo:           ## sandbox lab, full deploy, the seed's workloads on 1 then 3 nodes, reports
 	scripts/demo.sh
@@ -24,3 +24,6 @@ bench-tls:      ## the seed's workloads with TLS off, then on (prints numbers)
 
 bench-upgrade:  ## raykit upgrade/rollback downtime vs stop-all-reinstall-start on 3 hosts (prints numbers)
 	scripts/bootstrap.sh test && .venv/bin/python scripts/bench_upgrade.py
+
+bench-unequal:  ## fake_nn on a big sandbox host alone, then with a small one: round-robin vs balanced (prints numbers)
+	scripts/bootstrap.sh test && .venv/bin/python scripts/bench_unequal.py

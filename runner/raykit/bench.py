@@ -163,6 +163,28 @@ def cluster_hosts(
     return hosts
 
 
+def announced_note(cluster: Cluster, hosts: Sequence[Host]) -> str | None:
+    """A note for a report whose nodes' CPUs were set by the inventory (ray_node_num_cpus)
+    rather than counted by Ray: which hosts, what they set, and what Ray reports."""
+    reported = {h.name: h.cpus for h in hosts}
+    parts = []
+    for n in cluster.nodes:
+        value = cluster.hostvars.get(n["name"], {}).get("ray_node_num_cpus")
+        if value in (None, ""):
+            continue
+        part = f"{n['name']} {value}"
+        seen = reported.get(n["name"])
+        if seen is not None and str(value) not in (f"{seen:g}", str(seen)):
+            part += f" (Ray reports {seen:g}: set otherwise at deploy time, e.g. with -e)"
+        parts.append(part)
+    if not parts:
+        return None
+    return (
+        "CPUs announced to Ray by the inventory (ray_node_num_cpus), not counted by Ray: "
+        + ", ".join(parts)
+    )
+
+
 def _run_record(index: int, outcome: JobOutcome, metrics: dict[str, Any], log_name: str) -> Run:
     result = outcome.result
     # The driver's own life (head clock), and what the runner added around it: submission,
@@ -268,6 +290,8 @@ def bench(
                 for i, h in enumerate(cluster_hosts(cluster, dash))
             ),
         )
+        if (note := announced_note(cluster, manifest.hosts)) is not None:
+            notes.append(note)
         python = f"{cluster.access['venv']}/bin/python"
         try:
             for i in range(repeat):

@@ -98,7 +98,7 @@ def _nodes(report: Report) -> float | None:
     return float(len(hosts))
 
 
-def _announced_cpus(report: Report) -> float | None:
+def announced_cpus(report: Report) -> float | None:
     """The CPUs the run's nodes announced to Ray (the workload's node_cpus, summed), median
     over the successful runs; None for a workload that does not say."""
     per_run = []
@@ -109,7 +109,7 @@ def _announced_cpus(report: Report) -> float | None:
     return _median(per_run)
 
 
-def _late(report: Report) -> float | None:
+def last_node_lag(report: Report) -> float | None:
     """How long the last node worked after the others had finished, median over the runs."""
     return _median([balance.late_s(r.result) for r in report.ok_runs])
 
@@ -174,11 +174,12 @@ def rows(reports: Sequence[Report]) -> Comparison:
         (m.compare or m.title, [figure(r, m) for r in reports], FORMATS[m.unit]) for m in COMPARED
     ]
     table.append(("nodes", [_nodes(r) for r in reports], fmt_count))
-    if any(_announced_cpus(r) is not None for r in reports):
+    if any(announced_cpus(r) is not None for r in reports):
         # Its ratio is the ideal speedup of a workload that uses every CPU.
-        table.append(("CPUs announced", [_announced_cpus(r) for r in reports], fmt_count))
-    if any(_late(r) is not None for r in reports):
-        table.append(("last node's lag (median)", [_late(r) for r in reports], FORMATS["seconds"]))
+        table.append(("CPUs announced", [announced_cpus(r) for r in reports], fmt_count))
+    if any(last_node_lag(r) is not None for r in reports):
+        lags = [last_node_lag(r) for r in reports]
+        table.append(("last node's lag (median)", lags, FORMATS["seconds"]))
     for name, values, fmt in table:
         out.append(
             Row(
