@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -97,6 +98,14 @@ def test_bench_fake_nn_repeated(inventory: str, node_ips: list[str], tmp_path: P
         assert res["tasks"] == 300  # 3000 inputs in batches of 10
         assert sum(res["per_node"].values()) == 300
         assert set(res["per_node"]) == set(node_ips)  # actors spread over both nodes
+        # What each node's actors did, from the actors themselves; the CPUs Ray was told.
+        assert res["node_cpus"] == {h["node_ip"]: h["cpus"] for h in m["hosts"]}
+        work = res["node_work"]
+        assert {ip: w["calls"] for ip, w in work.items()} == res["per_node"]
+        assert sum(w["workers"] for w in work.values()) == 10
+        for w in work.values():
+            assert 0 <= w["first_start_s"] < w["last_end_s"] <= res["wall_s"] + 0.5
+            assert w["busy_s"] > 0
         assert 0 < run["workload_wall_s"] < run["wall_s"]
         assert (path / run["log"]).read_text().count("RAYKIT_RESULT") == 1
         metrics = run["metrics"]
@@ -111,6 +120,14 @@ def test_bench_fake_nn_repeated(inventory: str, node_ips: list[str], tmp_path: P
     assert doc["summary"]["wall_s"]["n"] == 2
     md = (path / "report.md").read_text()
     assert "fake_nn" in md and node_ips[1] in md
+    assert "## Work per node" in md
+    for n in (1, 2):  # two nodes that both worked: a verdict, either way, per run
+        assert re.search(
+            rf"^- run {n}: (balanced: every node finished within [0-9.]+ s of the others|"
+            rf"node ({'|'.join(map(re.escape, node_ips))}) was busy [0-9.]+ s after the others)",
+            md,
+            re.M,
+        ), md
     html = (path / "report.html").read_text()
     assert "data:image/png;base64," in html
 
@@ -132,6 +149,7 @@ def test_balanced_gives_the_same_answer(inventory: str, tmp_path: Path) -> None:
     assert cmp.returncode == 0, cmp.stderr
     text = cmp_md.read_text()
     assert "\N{MULTIPLICATION SIGN}" in text  # ratios against the first report
+    assert "| CPUs announced |" in text and "| last node's lag (median) |" in text
     assert "fake_nn_balanced" in cmp.stdout
 
 
