@@ -2,7 +2,8 @@
 
 The seed: `fake_nn` large took 59.3 s on a 20-core machine alone and 3 min 44 s on that machine
 plus a 2-core one, because round-robin dispatch made the big machine wait for the small one.
-Here, on one sandbox of its own (removed at the end unless --keep):
+Here, for each pair of CPU limits (default: 1.5,0.5 then 1.75,0.25, the nearest to the seed's
+10:1 that two cores allow), on a sandbox of its own (removed at the end unless --keep):
 
 1. one host limited to BIG cores (podman --cpus; it announces CPUs in proportion, see
    `raykit sandbox up --help`): `fake_nn` large, round-robin, --repeat N: the big node alone;
@@ -15,8 +16,8 @@ Here, on one sandbox of its own (removed at the end unless --keep):
 
 Prints numbers; asserts nothing about them.
 
-    .venv/bin/python scripts/bench_unequal.py [--cpus 1.5,0.5] [--repeat 3] [--task-num 10000]
-                                              [--keep]
+    .venv/bin/python scripts/bench_unequal.py [--cpus 1.5,0.5 [--cpus ...]] [--repeat 3]
+                                              [--task-num 10000] [--keep]
 """
 
 from __future__ import annotations
@@ -90,42 +91,55 @@ def summary(labels: list[str], docs: list[Report]) -> None:
         print(f"{lab}: {note or 'one node: nothing to balance'}")
 
 
+def pair(cpus: list[str], reports: Path, task_num: int, repeat: int) -> None:
+    """The three reports for one pair of limits, their comparison and the summary."""
+    print(
+        f"\n== {NAME}: --cpus {','.join(cpus)}; fake_nn large, {task_num} inputs, --repeat {repeat}"
+    )
+    subprocess.run([RAYKIT, "sandbox", "down", "--name", NAME], cwd=REPO, check=False)
+    inv = sandbox(cpus[:1])
+    alone = bench(inv, reports, "fake_nn", task_num, repeat)
+    inv = sandbox(cpus)
+    both = bench(inv, reports, "fake_nn", task_num, repeat)
+    balanced = bench(inv, reports, "fake_nn_balanced", task_num, repeat)
+    paths = [alone, both, balanced]
+    tag = "-".join(cpus)
+    print()
+    subprocess.run(
+        [RAYKIT, "compare", *map(str, paths), "--markdown", str(reports / f"compare-{tag}.md"),
+         "--html", str(reports / f"compare-{tag}.html")],
+        cwd=REPO, check=True,
+    )  # fmt: skip
+    labels = [
+        f"fake_nn, big node alone ({cpus[0]})",
+        f"fake_nn, both ({cpus[0]} + {cpus[1]})",
+        f"fake_nn_balanced, both ({cpus[0]} + {cpus[1]})",
+    ]
+    summary(labels, [report.load(p) for p in paths])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--cpus", default="1.5,0.5", help="BIG,SMALL cores (default 1.5,0.5)")
+    parser.add_argument(
+        "--cpus",
+        action="append",
+        help="BIG,SMALL cores; repeat for several pairs (default: 1.5,0.5 and 1.75,0.25)",
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--task-num", type=int, default=10000)
-    parser.add_argument("--keep", action="store_true", help="leave the sandbox up")
+    parser.add_argument("--keep", action="store_true", help="leave the last sandbox up")
     args = parser.parse_args()
-    cpus = args.cpus.split(",")
-    if len(cpus) != 2:
+    pairs = [c.split(",") for c in args.cpus or ["1.5,0.5", "1.75,0.25"]]
+    if any(len(p) != 2 for p in pairs):
         parser.error("--cpus takes two limits: BIG,SMALL")
     reports = Path(tempfile.mkdtemp(prefix="raykit-bench-unequal-"))
-    subprocess.run([RAYKIT, "sandbox", "down", "--name", NAME], cwd=REPO, check=False)
     try:
-        print(f"== {NAME}: fake_nn large, {args.task_num} inputs, --repeat {args.repeat}")
-        inv = sandbox(cpus[:1])
-        alone = bench(inv, reports, "fake_nn", args.task_num, args.repeat)
-        inv = sandbox(cpus)
-        both = bench(inv, reports, "fake_nn", args.task_num, args.repeat)
-        balanced = bench(inv, reports, "fake_nn_balanced", args.task_num, args.repeat)
-        paths = [alone, both, balanced]
-        print()
-        subprocess.run(
-            [RAYKIT, "compare", *map(str, paths), "--markdown", str(reports / "compare.md"),
-             "--html", str(reports / "compare.html")],
-            cwd=REPO, check=True,
-        )  # fmt: skip
-        labels = [
-            f"fake_nn, big node alone ({cpus[0]})",
-            f"fake_nn, both ({cpus[0]} + {cpus[1]})",
-            f"fake_nn_balanced, both ({cpus[0]} + {cpus[1]})",
-        ]
-        summary(labels, [report.load(p) for p in paths])
+        for cpus in pairs:
+            pair(cpus, reports, args.task_num, args.repeat)
     finally:
         if not args.keep:
             subprocess.run([RAYKIT, "sandbox", "down", "--name", NAME], cwd=REPO, check=False)
-    print(f"\nreports: {reports} (compare.md, compare.html beside them)")
+    print(f"\nreports: {reports} (compare-*.md, compare-*.html beside them)")
     return 0
 
 

@@ -568,17 +568,18 @@ def test_play_inventory_refuses_a_sandbox_too_small_or_not_up(
 def test_cpu_limited_hosts_announce_their_share(tmp_path: Path) -> None:
     """Ray counts whole cores of a limit (0.5 -> 0: no actor would land there); a limited host
     announces CPUS_PER_CORE per core instead, so unequal hosts keep their proportions."""
-    assert sandbox.CPUS_PER_CORE == 2
-    assert [sandbox.announced_cpus(c) for c in (1.5, 0.5, 1.0, 0.25, 0.75, 2.0)] == [
-        3,
-        1,
-        2,
-        1,
+    assert sandbox.CPUS_PER_CORE == 4
+    assert [sandbox.announced_cpus(c) for c in (1.5, 0.5, 1.0, 0.25, 1.75, 0.1, 0.3)] == [
+        6,
         2,
         4,
+        1,
+        7,
+        1,
+        1,
     ]
     plan = sandbox.plan_hosts("uneq", 3, cpus=[1.5, 0.5, None])
     text = sandbox.render_inventory("uneq", plan, tmp_path / "k")
-    assert "announces 2 Ray CPUs per core" in text
+    assert "announces 4 Ray CPUs per core" in text
     hosts = yaml.safe_load(text)["all"]["hosts"]
-    assert [hosts[h.name].get("ray_node_num_cpus") for h in plan] == [3, 1, None]
+    assert [hosts[h.name].get("ray_node_num_cpus") for h in plan] == [6, 2, None]

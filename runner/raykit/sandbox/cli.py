@@ -234,7 +234,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=_cpus_list,
         default=None,
         metavar="C[,C...]",
-        help="CPU limit: one for all hosts or one per host, 0 = no limit (default: none)",
+        help="CPU limit in cores: one for all hosts or one per host, 0 = no limit (default: "
+        "none); a limited host announces 4 Ray CPUs per core of it (ray_node_num_cpus)",
     )
     up_parser.add_argument(
         "--fresh", action="store_true", help="remove the whole sandbox first, then create it"

@@ -26,8 +26,9 @@ OBJECT_STORE_BYTES = 512 * 1024 * 1024
 
 # Ray CPUs a CPU-limited sandbox host announces per core of its limit. Ray itself counts the
 # whole cores of a container's limit (0 for 0.5: such a node gets no actor), so a limited host
-# announces its share instead, in proportion: 1.5 and 0.5 cores are 3 and 1 CPUs.
-CPUS_PER_CORE = 2
+# announces its share instead, in proportion: a quarter of a core is 1 CPU, 1.5 and 0.5 cores
+# are 6 and 2.
+CPUS_PER_CORE = 4
 
 
 @dataclass(frozen=True)
