@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from raykit import compare, report
+from raykit import balance, compare, report
 from raykit.model import Report
 
 REPO = Path(__file__).resolve().parents[1]
@@ -89,6 +89,14 @@ def summary(labels: list[str], docs: list[Report]) -> None:
     for lab, doc in zip(labels, docs, strict=True):
         note = compare.balance_note(doc)
         print(f"{lab}: {note or 'one node: nothing to balance'}")
+    # Ray's SPREAD places the 10 actors; how many landed on each node decides round robin.
+    print("per run, actors / calls on each node (big, small):")
+    for lab, doc in zip(labels, docs, strict=True):
+        cells = []
+        for run in doc.ok_runs:
+            rows = balance.nodes(run.result)
+            cells.append(" ".join(f"{r.workers}/{r.calls}" for r in rows))
+        print(f"  {lab:34} " + " | ".join(cells))
 
 
 def pair(cpus: list[str], reports: Path, task_num: int, repeat: int) -> None:
