@@ -29,21 +29,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_runner import RAYKIT, REPO, raykit  # scripts/ is on sys.path when run as a script
+
 from raykit import balance, compare, report
 from raykit.model import Report
 
-REPO = Path(__file__).resolve().parents[1]
-RAYKIT = str(Path(sys.executable).parent / "raykit")
 NAME = "raykit-bench-unequal"
-
-
-def raykit(*args: str, capture: bool = True) -> str:
-    proc = subprocess.run([RAYKIT, *args], cwd=REPO, capture_output=capture, text=True, check=False)
-    if proc.returncode != 0:
-        if capture:
-            sys.stderr.write(proc.stderr[-4000:])
-        raise SystemExit(f"raykit {' '.join(args)} failed (rc {proc.returncode})")
-    return proc.stdout.strip().splitlines()[-1] if capture and proc.stdout.strip() else ""
 
 
 def sandbox(cpus: list[str]) -> str:
