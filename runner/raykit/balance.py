@@ -102,14 +102,13 @@ def _pct(share: float | None) -> str:
     return "?%" if share is None else f"{share * 100:.0f}%"
 
 
-def verdict(result: Mapping[str, Any] | None, wall_s: float | None = None) -> str | None:
+def verdict(result: Mapping[str, Any] | None) -> str | None:
     """One line on the balance of a run, None when the result has no node_work or only one
-    node ran (nothing to balance). `wall_s`: the run's wall time (default: the result's)."""
+    node ran (nothing to balance); "far" is measured against the result's wall_s."""
     rows = nodes(result)
     if len(rows) < 2:
         return None
-    if wall_s is None and result is not None and finite(result.get("wall_s")):
-        wall_s = float(result["wall_s"])
+    wall_s = _num(result.get("wall_s")) if result is not None else None
     idle = [r for r in rows if not r.calls and r.cpus]
     parts = []
     found = lag(rows)
