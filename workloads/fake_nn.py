@@ -216,10 +216,11 @@ def start_actors(
 def actors_work(handles: Sequence[Any], ips: Sequence[str], start_epoch: float) -> dict[str, Any]:
     """What each node's actors did, summed per node (_common.node_work); an actor that is
     gone (lost with its node) counts for nothing."""
+    refs = [h.work.remote() for h in handles]  # asked at once: the waits overlap
     done = []
-    for h, ip in zip(handles, ips, strict=True):
+    for ref, ip in zip(refs, ips, strict=True):
         try:
-            done.append((ip, ray.get(h.work.remote(), timeout=30)))
+            done.append((ip, ray.get(ref, timeout=30)))
         except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
             continue
     return _common.node_work(done, start_epoch)
