@@ -60,7 +60,7 @@ def cert_diffs(spec: dict[str, Any], now: datetime.datetime | None = None) -> li
         )
     except (OSError, ValueError) as exc:
         return [f"{cert_path}: cannot be read ({exc.__class__.__name__})"]
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+    now = now or datetime.datetime.now(datetime.UTC)
     if cert.not_valid_after_utc <= now:
         return [f"{cert_path}: expired on {cert.not_valid_after_utc:%Y-%m-%d}"]
     pub = serialization.PublicFormat.SubjectPublicKeyInfo

@@ -15,6 +15,7 @@ import hashlib
 import os
 import pwd
 import stat
+from pathlib import Path
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -47,9 +48,12 @@ options:
 """
 
 
+SHOW_PROPS = "Id,LoadState,ActiveState,UnitFileState,NeedDaemonReload"
+
+
 def _sha1(path: str) -> str:
     digest = hashlib.sha1()  # noqa: S324 -- a checksum, as Ansible's copy/template use
-    with open(path, "rb") as fh:
+    with Path(path).open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 16), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -79,8 +83,9 @@ def file_diffs(want: dict) -> list[str]:
     if state == "file" and want.get("sha1") and _sha1(path) != want["sha1"]:
         out.append(f"{path}: content differs")
     if state == "link":
-        if want.get("target") and os.readlink(path) != want["target"]:
-            out.append(f"{path}: points at {os.readlink(path)}, should point at {want['target']}")
+        target = str(Path(path).readlink())
+        if want.get("target") and target != want["target"]:
+            out.append(f"{path}: points at {target}, should point at {want['target']}")
         return out
     if want.get("owner") and _name(pwd.getpwuid, st.st_uid) != want["owner"]:
         out.append(f"{path}: owner {_name(pwd.getpwuid, st.st_uid)}, should be {want['owner']}")
@@ -139,10 +144,7 @@ def main() -> None:
     units = module.params["units"]
     if units:
         names = [u["name"] for u in units]
-        rc, out, err = module.run_command(
-            ["systemctl", "show", "-p", "Id,LoadState,ActiveState,UnitFileState,NeedDaemonReload"]
-            + ["--", *names]
-        )
+        rc, out, err = module.run_command(["systemctl", "show", "-p", SHOW_PROPS, "--", *names])
         if rc != 0:
             diffs.append(f"systemctl show {' '.join(names)}: {err.strip() or rc}")
         else:
