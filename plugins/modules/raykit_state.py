@@ -31,7 +31,7 @@ options:
     elements: dict
     default: []
   units:
-    description: systemd units with active and enabled as wanted.
+    description: systemd units with active and enabled as wanted, or masked (and stopped).
     type: list
     elements: dict
     default: []
@@ -111,6 +111,13 @@ def unit_diffs(wants: list[dict], shown: dict[str, dict[str, str]]) -> list[str]
     for want in wants:
         name = want["name"] if "." in want["name"] else want["name"] + ".service"
         props = shown.get(name, {})
+        if want.get("masked"):
+            if props.get("UnitFileState") != "masked" or props.get("ActiveState") == "active":
+                out.append(
+                    f"{name}: {props.get('UnitFileState')} and {props.get('ActiveState')},"
+                    " should be masked and stopped"
+                )
+            continue
         if props.get("LoadState") != "loaded":
             out.append(f"{name}: not loaded ({props.get('LoadState', 'unknown')})")
             continue
