@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -26,7 +27,7 @@ import requests
 from raykit import cluster as cluster_mod
 from raykit import sandbox
 from raykit.bench import ray_nodes
-from support import REPO, fresh_sandbox, raykit
+from support import REPO, ansible_playbook, fresh_sandbox, raykit
 
 pytestmark = pytest.mark.integration
 
@@ -191,6 +192,63 @@ def test_a_flushed_table_is_found_and_loaded_again(inventory: str, ips: list[str
     assert f"~ {WORKER}: The table is loaded, with these rules" in up.stderr
     assert f"~ {HEAD}: The table is loaded" not in up.stderr
     assert scan(OUTSIDER, [ips[1]], "6380") == {}
+
+
+def task_status(out: str, task: str) -> dict[str, str]:
+    """Each host's status (ok, changed, skipping, failed) for the task titled `task` in an
+    ansible-playbook output (the first such task)."""
+    lines = out.split(f"TASK [{task}]", 1)[1].split("\nTASK [", 1)[0].splitlines()
+    found = {}
+    for line in lines:
+        status, _, rest = line.partition(": [")
+        if rest and status in ("ok", "changed", "skipping", "failed", "fatal"):
+            found[rest.split("]", 1)[0]] = status
+    return found
+
+
+FAST = {
+    "ray_node : Configure the node (where the probe found a difference)": NODES,
+    "firewall : The rules, the unit that loads them and the table (where the probe found a"
+    " difference)": NODES,
+    "prometheus : Configure Prometheus": [HEAD],
+}
+
+
+def test_drift_is_found_and_mended_by_the_fast_path(
+    inventory: str, cluster: cluster_mod.Cluster, ips: list[str]
+) -> None:
+    """A re-run with nothing to do takes the fast path on every host (one probe per role, the
+    role's tasks skipped, changed=0); a file edited by hand, a wrong mode, a stopped unit and a
+    deleted venv are each found by the probe and mended by the same re-run."""
+    noop = ansible_playbook(inventory, "site.yml")
+    assert noop.returncode == 0, noop.stdout[-3000:]
+    assert all(n == "0" for n in re.findall(r"changed=(\d+)", noop.stdout.split("PLAY RECAP")[-1]))
+    for task, hosts in FAST.items():
+        assert task_status(noop.stdout, task) == dict.fromkeys(hosts, "skipping"), task
+
+    venv = sh(WORKER3, "readlink /opt/raykit/current").strip()
+    sh(WORKER, "echo 'RAY_by_hand=1' >> /etc/raykit/ray.env")
+    sh(HEAD, "chmod 0644 /etc/raykit/client.env")
+    sh(WORKER3, f"systemctl stop raykit-ray && rm -rf {venv}")
+    mend = ansible_playbook(inventory, "site.yml")
+    assert mend.returncode == 0, mend.stdout[-3000:]
+    assert f"{WORKER}: /etc/raykit/ray.env: content differs" in mend.stdout
+    assert f"{HEAD}: /etc/raykit/client.env: mode 0644, should be 0640" in mend.stdout
+    assert f"{WORKER3}: raykit-ray.service: inactive, should be active" in mend.stdout
+    assert task_status(mend.stdout, "ray_venv : Install the lock (offline, hashes required)") == {
+        WORKER3: "changed"
+    }
+    assert "RAY_by_hand" not in sh(WORKER, "cat /etc/raykit/ray.env")
+    assert sh(HEAD, "stat -c %a /etc/raykit/client.env").strip() == "640"
+    assert sh(WORKER3, "systemctl is-active raykit-ray").strip() == "active"
+    assert sh(WORKER3, f"{venv}/bin/python -c 'import ray; print(ray.__version__)'").strip()
+    whole(cluster, ips)
+
+    again = ansible_playbook(inventory, "site.yml")
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert all(n == "0" for n in re.findall(r"changed=(\d+)", again.stdout.split("PLAY RECAP")[-1]))
+    for task, hosts in FAST.items():
+        assert task_status(again.stdout, task) == dict.fromkeys(hosts, "skipping"), task
 
 
 CAPTURE = """
