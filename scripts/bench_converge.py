@@ -24,6 +24,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -186,11 +187,11 @@ def alive(head: str) -> int:
     return int(out) if out.isdigit() else 0
 
 
-def until_alive(head: str, want: int, start: float) -> tuple[float | None, int]:
-    """Seconds from `start` until `want` nodes are ALIVE (None after ALIVE_TIMEOUT), and the
-    most seen alive."""
+def until_alive(head: str, want: int, start: float, timeout: float) -> tuple[float | None, int]:
+    """Seconds from `start` until `want` nodes are ALIVE (None after `timeout`), and the most
+    seen alive."""
     best = 0
-    while time.monotonic() - start < ALIVE_TIMEOUT:
+    while time.monotonic() - start < timeout:
         best = max(best, n := alive(head))
         if n >= want:
             return time.monotonic() - start, best
@@ -210,7 +211,21 @@ def ray_cmd(*args: str, config: Path) -> float:
     return time.monotonic() - start
 
 
-def rayup_side(hosts: int, env: dict[str, str]) -> dict[str, Any]:
+def ensure_rsync() -> None:
+    """`ray up` copies its file mounts with rsync, from this machine too."""
+    if shutil.which("rsync") is None:
+        print("bench: installing rsync (apt-get), which `ray up` needs", flush=True)
+        quiet = {"stdout": subprocess.DEVNULL, "check": True}
+        subprocess.run(["apt-get", "update", "-qq"], **quiet)  # type: ignore[call-overload]
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "rsync"],
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+            **quiet,  # type: ignore[arg-type]
+        )
+
+
+def rayup_side(hosts: int, env: dict[str, str], timeout: float) -> dict[str, Any]:
+    ensure_rsync()
     sandbox.down(name=NAME)
     inv = sandbox.up(name=NAME, hosts=hosts)
     inventory = yaml.safe_load(inv.read_text())
@@ -231,10 +246,10 @@ def rayup_side(hosts: int, env: dict[str, str]) -> dict[str, Any]:
         try:
             start = time.monotonic()
             result["up_cmd"] = ray_cmd("up", "--no-config-cache", config=config)
-            result["cold"], result["cold_best"] = until_alive(names[0], hosts, start)
+            result["cold"], result["cold_best"] = until_alive(names[0], hosts, start, timeout)
             start = time.monotonic()
             result["rerun_cmd"] = ray_cmd("up", config=config)
-            result["rerun"], result["rerun_best"] = until_alive(names[0], hosts, start)
+            result["rerun"], result["rerun_best"] = until_alive(names[0], hosts, start, timeout)
             result["norestart"] = ray_cmd("up", "--no-restart", config=config)
         finally:
             subprocess.run(
@@ -259,6 +274,9 @@ def main() -> int:
     parser.add_argument("--sizes", default="1,3,6", help="host counts, comma-separated")
     parser.add_argument("--skip-ray-up", action="store_true")
     parser.add_argument(
+        "--skip-raykit", action="store_true", help="only `ray up` (to try a setting)"
+    )
+    parser.add_argument(
         "--ray-up-env",
         action="append",
         default=[],
@@ -266,16 +284,25 @@ def main() -> int:
         help="an environment variable for the head's `ray start` (the autoscaler), repeatable",
     )
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--alive-timeout",
+        type=float,
+        default=ALIVE_TIMEOUT,
+        help="how long to wait for every node to be ALIVE after `ray up` (s)",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     env = dict(kv.split("=", 1) for kv in args.ray_up_env)
     rows: dict[int, dict[str, Any]] = {}
     for n in sizes:
-        rows[n] = {"raykit": raykit_side(n)}
-        print(f"raykit, {n} hosts: {json.dumps(rows[n]['raykit'])}", flush=True)
+        rows[n] = {} if args.skip_raykit else {"raykit": raykit_side(n)}
+        if not args.skip_raykit:
+            print(f"raykit, {n} hosts: {json.dumps(rows[n]['raykit'])}", flush=True)
         if not args.skip_ray_up:
-            rows[n]["ray_up"] = rayup_side(n, env)
+            rows[n]["ray_up"] = rayup_side(n, env, args.alive_timeout)
             print(f"ray up, {n} hosts: {json.dumps(rows[n]['ray_up'])}", flush=True)
+    if args.skip_raykit:
+        return 0
     if args.json:
         args.json.write_text(json.dumps({str(k): v for k, v in rows.items()}, indent=2) + "\n")
 
