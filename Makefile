@@ -13,8 +13,8 @@ lint:
 unit:
 	scripts/test.sh unit
 
-bench:          ## converge timings on the sandbox (prints numbers)
-	scripts/bootstrap.sh test && .venv/bin/python scripts/bench_converge.py
+bench:          ## converge at 1, 3, 6 sandbox hosts, raykit and `ray up` side by side (prints numbers)
+	scripts/bootstrap.sh test && .venv/bin/python scripts/bench_converge.py --ray-up-env RAY_enable_autoscaler_v2=0
 
 bench-runner:   ## the runner's overhead; balanced vs round-robin on a slow worker (prints numbers)
 	scripts/bootstrap.sh test && .venv/bin/python scripts/bench_runner.py
