@@ -250,6 +250,22 @@ def test_drift_is_found_and_mended_by_the_fast_path(
         assert task_status(again.stdout, task) == dict.fromkeys(hosts, "skipping"), task
 
 
+def test_renewed_certificates_restart_every_node(
+    inventory: str, cluster: cluster_mod.Cluster, ips: list[str]
+) -> None:
+    """raykit_tls_renew: every node gets a new certificate and restarts on it (a copied
+    certificate that Ray never loaded would be a renewal in name only)."""
+    state = "sha1sum /etc/raykit/tls/node.crt; systemctl show -p ExecMainStartTimestamp raykit-ray"
+    before = {node: sh(node, state) for node in NODES}
+    renew = ansible_playbook(inventory, "site.yml", "-e", "raykit_tls_renew=true")
+    assert renew.returncode == 0, renew.stdout[-3000:]
+    for node in NODES:
+        cert, started = before[node].splitlines()
+        now_cert, now_started = sh(node, state).splitlines()
+        assert now_cert != cert and now_started != started, node
+    whole(cluster, ips)
+
+
 CAPTURE = """
 import json, socket, struct, sys, time
 token, seconds = sys.argv[1].encode(), float(sys.argv[2])
