@@ -149,30 +149,26 @@ def make_pki(
         return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
     now = datetime.datetime.now(datetime.UTC)
+
+    def issued_by_ca(cn: str, key: ec.EllipticCurvePrivateKey, serial: int, days: int) -> Any:
+        return (
+            x509.CertificateBuilder()
+            .subject_name(name(cn))
+            .issuer_name(name("ca"))
+            .public_key(key.public_key())
+            .serial_number(serial)
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=days))
+        )
+
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(name("ca"))
-        .issuer_name(name("ca"))
-        .public_key(ca_key.public_key())
-        .serial_number(1)
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=3650))
-        .sign(ca_key, hashes.SHA256())
-    )
+    ca = issued_by_ca("ca", ca_key, 1, 3650).sign(ca_key, hashes.SHA256())
     key = ec.generate_private_key(ec.SECP256R1())
     signer = ca_key if sign_with_ca else ec.generate_private_key(ec.SECP256R1())
+    san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))])
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(name("node"))
-        .issuer_name(name("ca"))
-        .public_key(key.public_key())
-        .serial_number(2)
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=days))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]), critical=False
-        )
+        issued_by_ca("node", key, 2, days)
+        .add_extension(san, critical=False)
         .sign(signer, hashes.SHA256())
     )
     pem = serialization.Encoding.PEM
