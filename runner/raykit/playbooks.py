@@ -14,6 +14,8 @@ from typing import Any
 
 import ansible_runner
 from rich.console import Console
+from rich.padding import Padding
+from rich.text import Text
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -353,7 +355,8 @@ def print_summary(outcome: Outcome, console: Console) -> None:
         )
     for f in outcome.failures:
         console.print(f"[red]{f['host']}[/red] failed at [bold]{f['task']}[/bold]:")
-        console.print(f"  {f['msg']}", markup=False, highlight=False)
+        # Indented as a block: a message may name several problems, one per line.
+        console.print(Padding(Text(f["msg"]), (0, 0, 0, 2), expand=False))
     if not outcome.ok:
         log = Path(outcome.artifact_dir) / "stdout"
         if not outcome.failures and outcome.artifact_dir:
