@@ -196,6 +196,23 @@ def cluster_nodes(
     ]
 
 
+def venvs_to_prune(lines: Iterable[str], keep: int) -> list[str]:
+    """The venvs to remove, from ray_venv's prune listing: ``link TARGET`` lines (current,
+    previous: always kept) and ``venv MTIME PATH`` lines. Of the others, the newest are kept
+    until ``keep`` venvs remain; the rest are returned, newest first."""
+    kept: list[str] = []
+    venvs: list[tuple[float, str]] = []
+    for line in lines:
+        kind, _, rest = line.partition(" ")
+        if kind == "link" and rest and rest not in kept:
+            kept.append(rest)
+        elif kind == "venv":
+            mtime, _, path = rest.partition(" ")
+            venvs.append((float(mtime), path))
+    others = [path for _, path in sorted(venvs, reverse=True) if path not in kept]
+    return others[max(int(keep) - len(kept), 0) :]
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
@@ -209,4 +226,5 @@ class FilterModule:
             "raykit_usable_build": usable_build,
             "raykit_cluster_nodes": cluster_nodes,
             "raykit_read_if_exists": read_if_exists,
+            "raykit_venvs_to_prune": venvs_to_prune,
         }

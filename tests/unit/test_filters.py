@@ -51,6 +51,7 @@ def test_filter_module_exposes_every_filter_under_the_raykit_prefix() -> None:
         "raykit_usable_build",
         "raykit_cluster_nodes",
         "raykit_read_if_exists",
+        "raykit_venvs_to_prune",
     }
     assert filters["raykit_oldest_version"] is f.oldest_version
     assert all(callable(fn) for fn in filters.values())
@@ -468,3 +469,29 @@ def test_cluster_nodes_head_first_with_preflight_addresses() -> None:
     assert f.cluster_nodes(["h"], [], hostvars) == [
         {"name": "h", "node_ip": "10.0.0.11", "role": "head"}
     ]
+
+
+def test_venvs_to_prune_keeps_current_previous_and_the_newest() -> None:
+    listing = [
+        "link /opt/raykit/venvs/c",
+        "link /opt/raykit/venvs/b",
+        "venv 1700000001.5 /opt/raykit/venvs/a",
+        "venv 1700000003.25 /opt/raykit/venvs/b",
+        "venv 1700000002 /opt/raykit/venvs/c",
+        "venv 1700000004.125 /opt/raykit/venvs/d",
+        "venv 1700000000.75 /opt/raykit/venvs/e",
+    ]
+    # current and previous count towards keep; of the others the newest go last
+    assert f.venvs_to_prune(listing, 2) == [
+        "/opt/raykit/venvs/d",
+        "/opt/raykit/venvs/a",
+        "/opt/raykit/venvs/e",
+    ]
+    assert f.venvs_to_prune(listing, 3) == ["/opt/raykit/venvs/a", "/opt/raykit/venvs/e"]
+    assert f.venvs_to_prune(listing, 10) == []
+
+
+def test_venvs_to_prune_without_links_or_venvs() -> None:
+    assert f.venvs_to_prune(["venv 5 /v/x", "venv 7 /v/y"], 1) == ["/v/x"]
+    assert f.venvs_to_prune(["link /v/x", "link /v/x"], 1) == []
+    assert f.venvs_to_prune([], 2) == []
