@@ -213,6 +213,36 @@ def venvs_to_prune(lines: Iterable[str], keep: int) -> list[str]:
     return others[max(int(keep) - len(kept), 0) :]
 
 
+def file_sha256(path: str) -> str:
+    """The sha256 of a file on the control node, or "" when there is none (read in-process:
+    a preflight check of a cached archive costs no module run)."""
+    import hashlib
+    import pathlib
+
+    p = pathlib.Path(path)
+    if not p.is_file():
+        return ""
+    digest = hashlib.sha256()
+    with p.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def local_file_in_state(path: str, content: str, mode: str) -> bool:
+    """Whether a control-node file exists as a regular file with exactly this text and this
+    octal mode (so that writing it with copy would change nothing)."""
+    import pathlib
+    import stat
+
+    p = pathlib.Path(path)
+    if p.is_symlink() or not p.is_file():
+        return False
+    if stat.S_IMODE(p.stat().st_mode) != int(str(mode), 8):
+        return False
+    return p.read_bytes() == content.encode()
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
@@ -227,4 +257,6 @@ class FilterModule:
             "raykit_cluster_nodes": cluster_nodes,
             "raykit_read_if_exists": read_if_exists,
             "raykit_venvs_to_prune": venvs_to_prune,
+            "raykit_file_sha256": file_sha256,
+            "raykit_local_file_in_state": local_file_in_state,
         }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import textwrap
 from pathlib import Path
@@ -52,6 +53,8 @@ def test_filter_module_exposes_every_filter_under_the_raykit_prefix() -> None:
         "raykit_cluster_nodes",
         "raykit_read_if_exists",
         "raykit_venvs_to_prune",
+        "raykit_file_sha256",
+        "raykit_local_file_in_state",
     }
     assert filters["raykit_oldest_version"] is f.oldest_version
     assert all(callable(fn) for fn in filters.values())
@@ -495,3 +498,26 @@ def test_venvs_to_prune_without_links_or_venvs() -> None:
     assert f.venvs_to_prune(["venv 5 /v/x", "venv 7 /v/y"], 1) == ["/v/x"]
     assert f.venvs_to_prune(["link /v/x", "link /v/x"], 1) == []
     assert f.venvs_to_prune([], 2) == []
+
+
+def test_file_sha256_of_a_file_and_of_none(tmp_path: Path) -> None:
+    data = b"\x00\xffraykit" * 300_000  # several read chunks, not text
+    (tmp_path / "a.tar").write_bytes(data)
+    assert f.file_sha256(str(tmp_path / "a.tar")) == hashlib.sha256(data).hexdigest()
+    assert f.file_sha256(str(tmp_path / "missing.tar")) == ""
+    assert f.file_sha256(str(tmp_path)) == ""  # a directory is not a cached archive
+
+
+def test_local_file_in_state_checks_content_mode_and_kind(tmp_path: Path) -> None:
+    path = tmp_path / "cluster.json"
+    assert not f.local_file_in_state(str(path), "{}\n", "0600")
+    path.write_text("{}\n")
+    path.chmod(0o600)
+    assert f.local_file_in_state(str(path), "{}\n", "0600")
+    assert not f.local_file_in_state(str(path), "{ }\n", "0600")
+    path.chmod(0o644)
+    assert not f.local_file_in_state(str(path), "{}\n", "0600")
+    path.chmod(0o600)
+    link = tmp_path / "link.json"
+    link.symlink_to(path)
+    assert not f.local_file_in_state(str(link), "{}\n", "0600")  # copy would replace the link
