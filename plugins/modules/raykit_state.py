@@ -157,12 +157,13 @@ def main() -> None:
         else:
             diffs.extend(unit_diffs(units, parse_show(out)))
     for check in module.params["checks"]:
-        rc, out, err = module.run_command(check["argv"])
+        argv = [str(arg) for arg in check["argv"]]  # a templated number arrives as an int
+        rc, out, err = module.run_command(argv)
         if rc != 0:
-            diffs.append(f"{check.get('name') or ' '.join(check['argv'])}: failed (rc {rc})")
+            diffs.append(f"{check.get('name') or ' '.join(argv)}: failed (rc {rc})")
         elif "stdout" in check and out.strip() != str(check["stdout"]):
             diffs.append(
-                f"{check.get('name') or ' '.join(check['argv'])}: printed {out.strip()[:80]!r}, "
+                f"{check.get('name') or ' '.join(argv)}: printed {out.strip()[:80]!r}, "
                 f"should print {check['stdout']!r}"
             )
     module.exit_json(changed=False, diffs=diffs)
