@@ -138,13 +138,14 @@ def test_raykit_variables_are_not_validated_on_every_role_entry() -> None:
     # Ansible validates a role's `main` entry each time the role (or a role depending on it)
     # is entered: raykit's spec must not be `main`, and every playbook checks it once instead.
     assert "main" not in specs("raykit")
+    assert "raykit_check_vars:" in (ROLES_DIR / "raykit" / "tasks" / "check_vars.yml").read_text()
     cli = (REPO / "runner" / "raykit" / "cli.py").read_text()
     entries = sorted(set(re.findall(r'_run\("([^"]+\.yml)"', cli)))
     assert "site.yml" in entries and "playbooks/status.yml" in entries
     for entry in entries:
         text = (REPO / entry).read_text()
         first = text.split("\n- name:")[1]  # the first play
-        assert "raykit_check_vars:" in first or "preflight.yml" in first, (
+        assert "tasks_from: check_vars.yml" in first or "preflight.yml" in first, (
             f"{entry}: its first play does not check the raykit variables"
         )
 
