@@ -185,6 +185,20 @@ def read_if_exists(path: str) -> str:
         return ""
 
 
+def venv_archive_ok(path: str) -> bool:
+    """True when a cached venv archive is there and hashes to the sha256 its record
+    (`<path>.json`, written when it was packed) holds (control node)."""
+    import json
+
+    record = read_if_exists(path + ".json")
+    try:
+        data = json.loads(record) if record else {}
+    except ValueError:
+        return False
+    expected = data.get("sha256", "") if isinstance(data, dict) else ""
+    return bool(expected) and file_sha256(path) == expected
+
+
 def cluster_nodes(
     head: Sequence[str], workers: Sequence[str], hostvars: Mapping[str, Any]
 ) -> list[dict[str, str]]:
@@ -258,5 +272,6 @@ class FilterModule:
             "raykit_read_if_exists": read_if_exists,
             "raykit_venvs_to_prune": venvs_to_prune,
             "raykit_file_sha256": file_sha256,
+            "raykit_venv_archive_ok": venv_archive_ok,
             "raykit_local_file_in_state": local_file_in_state,
         }

@@ -7,6 +7,7 @@ cluster); here the point is the commands a user types and what each leaves on th
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -124,3 +125,13 @@ def test_standalone_interpreter_from_a_local_archive(inventory: Path, tmp_path: 
     # The archive went through the cache, checked against its pin.
     assert (cache / "python" / archive.name).exists()
     (cache / "python" / archive.name).unlink()
+    # So did the venv made on it (packed for the next host): one archive, named for it.
+    venvs = [
+        p
+        for p in (cache / "venv").glob("*.tar.gz")
+        if json.loads(Path(f"{p}.json").read_text())["python_archive"] == archive.name
+    ]
+    assert len(venvs) == 1, venvs
+    for p in venvs:
+        p.unlink()
+        Path(f"{p}.json").unlink()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import textwrap
 from pathlib import Path
@@ -54,6 +55,7 @@ def test_filter_module_exposes_every_filter_under_the_raykit_prefix() -> None:
         "raykit_read_if_exists",
         "raykit_venvs_to_prune",
         "raykit_file_sha256",
+        "raykit_venv_archive_ok",
         "raykit_local_file_in_state",
     }
     assert filters["raykit_oldest_version"] is f.oldest_version
@@ -506,6 +508,25 @@ def test_file_sha256_of_a_file_and_of_none(tmp_path: Path) -> None:
     assert f.file_sha256(str(tmp_path / "a.tar")) == hashlib.sha256(data).hexdigest()
     assert f.file_sha256(str(tmp_path / "missing.tar")) == ""
     assert f.file_sha256(str(tmp_path)) == ""  # a directory is not a cached archive
+
+
+def test_venv_archive_ok_only_when_it_hashes_to_its_record(tmp_path: Path) -> None:
+    archive = tmp_path / "py3.13.5-ray2.60.0-abc-123.tar.gz"
+    record = Path(f"{archive}.json")
+    assert not f.venv_archive_ok(str(archive))  # neither
+    archive.write_bytes(b"venv" * 1000)
+    assert not f.venv_archive_ok(str(archive))  # no record
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    record.write_text(json.dumps({"venv": "/opt/raykit/venvs/x", "sha256": digest}))
+    assert f.venv_archive_ok(str(archive))
+    archive.write_bytes(b"venv" * 1000 + b"!")
+    assert not f.venv_archive_ok(str(archive))  # changed since it was recorded
+    for text in ("", "{", "[]", '{"sha256": ""}', json.dumps({"venv": "/opt/raykit/venvs/x"})):
+        record.write_text(text)
+        assert not f.venv_archive_ok(str(archive)), text
+    archive.unlink()
+    record.write_text(json.dumps({"sha256": digest}))
+    assert not f.venv_archive_ok(str(archive))  # a record without its archive
 
 
 def test_local_file_in_state_checks_content_mode_and_kind(tmp_path: Path) -> None:
